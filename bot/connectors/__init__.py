@@ -1,0 +1,1 @@
+"""Network connectors: one module per network, each implementing `bot.connectors.base`."""

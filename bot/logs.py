@@ -1,0 +1,33 @@
+"""Logging set-up: one line per record, case id when known, tokens scrubbed."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_TOKEN = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
+
+
+class _Scrub(logging.Filter):
+    """Last line of defence: a token that slipped into a message is masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _TOKEN.search(message):
+            record.msg = _TOKEN.sub("xox…[redacted]", message)
+            record.args = None
+        if not hasattr(record, "case_id"):
+            record.case_id = "-"
+        return True
+
+
+def setup(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(_Scrub())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s case=%(case_id)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

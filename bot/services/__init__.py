@@ -1,0 +1,1 @@
+"""Use cases: one database transaction each, audit event and outbox rows included."""

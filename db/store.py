@@ -1,0 +1,384 @@
+"""The unit of work: one `Tx` per database transaction, with the queries the services need.
+
+Concurrency is compare-and-set on `case.version`: zero rows updated means the race was lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.domain.mention import Mention
+from db.models import (
+    AuditEventRow,
+    CaseRow,
+    DraftRow,
+    MentionRow,
+    OutboxRow,
+    SlackDeliveryRow,
+    SourceCursorRow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecord:
+    """A case with its mention, loaded together for rendering and guards."""
+
+    case: CaseRow
+    mention: MentionRow
+
+
+class Database:
+    """Owns the session factory. Built by the composition root, never at import time."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One transaction; commits on success, rolls back on any exception."""
+        async with self._sessions() as session, session.begin():
+            yield Tx(session, self.dialect)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (OperationalError, InterfaceError, DBAPIError, OSError):
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class Tx:
+    """Queries inside one transaction."""
+
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
+        self.session = session
+        self.dialect = dialect
+
+    def _insert(self, table: Any) -> Any:
+        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+
+    # -- mentions and cases -------------------------------------------------------------
+    async def insert_mentions(
+        self, mentions: Sequence[Mention], source_name: str, now: datetime
+    ) -> list[MentionRow]:
+        """Insert new mentions; (source, external_id) pairs seen before are skipped silently."""
+        if not mentions:
+            return []
+        rows = [_mention_values(m, source_name, now) for m in mentions]
+        stmt = (
+            self._insert(MentionRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(MentionRow.id, MentionRow.source, MentionRow.external_id)
+        )
+        inserted = {(r.source, r.external_id): r.id for r in await self.session.execute(stmt)}
+        result = []
+        for values in rows:
+            row_id = inserted.get((values["source"], values["external_id"]))
+            if row_id is not None:
+                result.append(MentionRow(id=row_id, **values))
+                inserted.pop((values["source"], values["external_id"]))
+        return result
+
+    async def insert_cases(self, cases: Sequence[CaseRow]) -> list[CaseRow]:
+        self.session.add_all(cases)
+        await self.session.flush()
+        return list(cases)
+
+    async def get_case(self, case_id: int) -> CaseRecord | None:
+        stmt = (
+            select(CaseRow, MentionRow)
+            .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+            .where(CaseRow.id == case_id)
+            .execution_options(populate_existing=True)
+        )
+        row = (await self.session.execute(stmt)).first()
+        return CaseRecord(case=row[0], mention=row[1]) if row else None
+
+    async def compare_and_set(self, case_id: int, version: int, **values: Any) -> bool:
+        """Update the case only if nobody changed it since `version` was read."""
+        stmt = (
+            update(CaseRow)
+            .where(CaseRow.id == case_id, CaseRow.version == version)
+            .values(version=CaseRow.version + 1, **values)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(stmt)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_case_fields(self, case_id: int, **values: Any) -> None:
+        """Bookkeeping that is not a state change (message ts, reply error): no version bump."""
+        stmt = update(CaseRow).where(CaseRow.id == case_id).values(**values)
+        await self.session.execute(stmt.execution_options(synchronize_session=False))
+
+    async def find_open_case_for_author_thread(
+        self, source: str, author_handle: str, external_ids: Sequence[str]
+    ) -> CaseRow | None:
+        if not external_ids or not author_handle:
+            return None
+        stmt = (
+            select(CaseRow)
+            .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+            .where(
+                MentionRow.source == source,
+                MentionRow.external_id.in_(list(external_ids)),
+                CaseRow.author_handle == author_handle,
+            )
+            .order_by(CaseRow.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalars().first()
+
+    async def cases_by_author(self, source: str, handle: str, limit: int = 10) -> list[CaseRow]:
+        stmt = (
+            select(CaseRow)
+            .where(CaseRow.source == source, CaseRow.author_handle == handle)
+            .order_by(CaseRow.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def count_by_state(self) -> dict[str, int]:
+        stmt = select(CaseRow.state, func.count()).group_by(CaseRow.state)
+        return {str(s): int(c) for s, c in await self.session.execute(stmt)}
+
+    async def oldest_in_state(self, state: str) -> CaseRow | None:
+        stmt = select(CaseRow).where(CaseRow.state == state).order_by(CaseRow.created_at).limit(1)
+        return (await self.session.execute(stmt)).scalars().first()
+
+    async def load_by_assignee(self, open_states: Sequence[str]) -> dict[str, int]:
+        stmt = (
+            select(CaseRow.assignee, func.count())
+            .where(CaseRow.state.in_(list(open_states)), CaseRow.assignee.is_not(None))
+            .group_by(CaseRow.assignee)
+        )
+        return {str(user): count for user, count in await self.session.execute(stmt)}
+
+    async def cases_of(self, user: str, states: Sequence[str], limit: int = 20) -> list[CaseRecord]:
+        stmt = (
+            select(CaseRow, MentionRow)
+            .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+            .where(CaseRow.assignee == user, CaseRow.state.in_(list(states)))
+            .order_by(CaseRow.created_at)
+            .limit(limit)
+        )
+        return [CaseRecord(c, m) for c, m in await self.session.execute(stmt)]
+
+    async def search_cases(self, needle: str, limit: int = 20) -> list[CaseRecord]:
+        like = f"%{needle.lower()}%"
+        stmt = (
+            select(CaseRow, MentionRow)
+            .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+            .where(
+                or_(
+                    func.lower(MentionRow.author_handle).like(like),
+                    func.lower(MentionRow.text).like(like),
+                )
+            )
+            .order_by(CaseRow.id.desc())
+            .limit(limit)
+        )
+        return [CaseRecord(c, m) for c, m in await self.session.execute(stmt)]
+
+    # -- audit --------------------------------------------------------------------------
+    async def audit(
+        self,
+        *,
+        case_id: int | None,
+        actor: str,
+        action: str,
+        at: datetime,
+        from_state: str | None = None,
+        to_state: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        self.session.add(
+            AuditEventRow(
+                case_id=case_id,
+                actor=actor,
+                action=action,
+                from_state=from_state,
+                to_state=to_state,
+                at=at,
+                payload=payload or {},
+            )
+        )
+
+    async def audit_events(self, case_id: int) -> list[AuditEventRow]:
+        stmt = select(AuditEventRow).where(AuditEventRow.case_id == case_id)
+        return list((await self.session.execute(stmt.order_by(AuditEventRow.id))).scalars())
+
+    # -- drafts -------------------------------------------------------------------------
+    async def add_draft(self, draft: DraftRow) -> DraftRow:
+        self.session.add(draft)
+        await self.session.flush()
+        return draft
+
+    async def get_draft(self, draft_id: int) -> DraftRow | None:
+        return await self.session.get(DraftRow, draft_id)
+
+    async def supersede_pending_drafts(self, case_id: int) -> list[int]:
+        stmt = select(DraftRow.id).where(DraftRow.case_id == case_id, DraftRow.status == "pending")
+        ids = list((await self.session.execute(stmt)).scalars())
+        if ids:
+            await self.session.execute(
+                update(DraftRow).where(DraftRow.id.in_(ids)).values(status="superseded")
+            )
+        return ids
+
+    async def decide_draft(self, draft_id: int, status: str, **values: Any) -> bool:
+        """Pending → approved/rejected exactly once."""
+        stmt = (
+            update(DraftRow)
+            .where(DraftRow.id == draft_id, DraftRow.status == "pending")
+            .values(status=status, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def set_draft_fields(self, draft_id: int, **values: Any) -> None:
+        stmt = update(DraftRow).where(DraftRow.id == draft_id).values(**values)
+        await self.session.execute(stmt.execution_options(synchronize_session=False))
+
+    async def latest_draft(self, case_id: int) -> DraftRow | None:
+        stmt = select(DraftRow).where(DraftRow.case_id == case_id).order_by(DraftRow.id.desc())
+        return (await self.session.execute(stmt.limit(1))).scalars().first()
+
+    # -- outbox -------------------------------------------------------------------------
+    async def enqueue(
+        self,
+        kind: str,
+        *,
+        now: datetime,
+        case_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+        dedup_key: str | None = None,
+    ) -> None:
+        """Add an outbound effect; a `dedup_key` already present makes this a no-op."""
+        values = {
+            "kind": kind,
+            "case_id": case_id,
+            "payload": payload or {},
+            "dedup_key": dedup_key,
+            "status": "pending",
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+        }
+        stmt = self._insert(OutboxRow).values(values)
+        if dedup_key is not None:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
+        await self.session.execute(stmt)
+
+    async def lease_outbox(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[OutboxRow]:
+        """Take due rows (and rows whose lease expired) for `owner`."""
+        due = and_(
+            OutboxRow.available_at <= now,
+            or_(
+                OutboxRow.status == "pending",
+                and_(OutboxRow.status == "leased", OutboxRow.lease_until < now),
+            ),
+        )
+        pick = select(OutboxRow.id).where(due).order_by(OutboxRow.id).limit(limit)
+        if self.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        ids = list((await self.session.execute(pick)).scalars())
+        if not ids:
+            return []
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids))
+            .values(status="leased", lease_owner=owner, lease_until=now + lease)
+            .execution_options(synchronize_session=False)
+        )
+        stmt = select(OutboxRow).where(OutboxRow.id.in_(ids)).order_by(OutboxRow.id)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def finish_outbox(
+        self, row_id: int, owner: str, *, status: str, now: datetime, **values: Any
+    ) -> bool:
+        """Settle a leased row; fails (False) when the lease was lost to another dispatcher."""
+        stmt = (
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.lease_owner == owner,
+                   OutboxRow.status == "leased")
+            .values(status=status, lease_owner=None, lease_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if status == "done":
+            stmt = stmt.values(done_at=now)
+        return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def outbox_counts(self) -> dict[str, int]:
+        stmt = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+        return {str(s): int(c) for s, c in await self.session.execute(stmt)}
+
+    async def parked_outbox(self, limit: int = 10) -> list[OutboxRow]:
+        stmt = select(OutboxRow).where(OutboxRow.status == "parked").order_by(OutboxRow.id)
+        return list((await self.session.execute(stmt.limit(limit))).scalars())
+
+    # -- Slack deliveries and cursors ---------------------------------------------------
+    async def remember_delivery(self, key: str, now: datetime) -> bool:
+        """True the first time `key` is seen: a retried Slack request is applied only once."""
+        stmt = (
+            self._insert(SlackDeliveryRow)
+            .values(key=key, received_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def get_cursor(self, source: str) -> SourceCursorRow | None:
+        return await self.session.get(SourceCursorRow, source)
+
+    async def save_cursor(self, source: str, cursor: str | None, now: datetime) -> None:
+        row = await self.session.get(SourceCursorRow, source)
+        if row is None:
+            row = SourceCursorRow(source=source, updated_at=now)
+            self.session.add(row)
+        row.cursor = cursor
+        row.updated_at = now
+        row.last_success_at = now
+        row.failures = 0
+        row.alerted = False
+        await self.session.flush()
+
+    async def cursors(self) -> list[SourceCursorRow]:
+        return list((await self.session.execute(select(SourceCursorRow))).scalars())
+
+
+def _mention_values(mention: Mention, source_name: str, now: datetime) -> dict[str, Any]:
+    return {
+        "source": mention.source,
+        "source_name": source_name,
+        "external_id": mention.external_id,
+        "url": mention.url,
+        "author_handle": mention.author.handle,
+        "author_name": mention.author.name,
+        "author_followers": mention.author.followers,
+        "author_verified": mention.author.verified,
+        "text": mention.text.replace("\x00", "\ufffd") if "\x00" in mention.text else mention.text,
+        "lang": mention.lang,
+        "in_reply_to": mention.in_reply_to,
+        "thread_id": mention.thread_id,
+        "published_at": mention.created_at,
+        "received_at": now,
+        "extra": dict(mention.extra),
+    }

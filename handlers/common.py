@@ -1,0 +1,72 @@
+"""Shared listener plumbing: who acts, and turning refusals into one ephemeral sentence."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.domain.lifecycle import Actor, IllegalTransition, NotAllowed
+from bot.services.cases import AlreadyClaimed, CaseNotFound, ChangedMeanwhile
+from bot.slack.ids import BadButtonValue
+from handlers.deps import Deps
+
+log = logging.getLogger(__name__)
+
+# Exceptions whose message is written for the person who clicked.
+USER_FACING: tuple[type[Exception], ...] = (
+    AlreadyClaimed,
+    BadButtonValue,
+    CaseNotFound,
+    ChangedMeanwhile,
+    IllegalTransition,
+    NotAllowed,
+    ValueError,
+)
+SORRY = "Something went wrong on our side; nothing was changed. Please try again."
+
+
+def user_id(body: dict[str, Any]) -> str | None:
+    user = body.get("user") or {}
+    return user.get("id") if isinstance(user, dict) else body.get("user_id")
+
+
+def team_id(body: dict[str, Any]) -> str | None:
+    team = body.get("team")
+    if isinstance(team, dict):
+        return team.get("id")
+    return body.get("team_id") or (body.get("user") or {}).get("team_id")
+
+
+def channel_id(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel")
+    if isinstance(channel, dict):
+        return channel.get("id")
+    return body.get("channel_id")
+
+
+def first_action(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions") or [{}]
+    return actions[0] if isinstance(actions[0], dict) else {}
+
+
+async def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
+    return await deps.roles.resolve(user_id(body), team_id(body))
+
+
+async def tell(deps: Deps, body: dict[str, Any], text: str) -> None:
+    """An ephemeral message to the person who acted, where they acted."""
+    channel, user = channel_id(body), user_id(body)
+    if not channel or not user:
+        return
+    try:
+        await deps.notifier.ephemeral(channel, user, text)
+    except Exception as exc:
+        log.warning("could not send an ephemeral message: %s", exc.__class__.__name__)
+
+
+def explain(exc: Exception) -> str:
+    """The sentence a user sees for a refusal; unknown failures never leak details."""
+    if isinstance(exc, USER_FACING):
+        return str(exc)
+    log.exception("listener failed", exc_info=exc)
+    return SORRY

@@ -1,0 +1,106 @@
+"""The whole bot on loopback for scenario tests: Slack emulator ⇄ aiohttp app with Bolt."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, web
+from pydantic import SecretStr
+
+from bot.connectors.signing import sign
+from bot.sandbox.emulator import SlackEmulator
+from bot.settings import Environment, FileConfig, Settings, SlackConfig, SourceConfig
+from bot.web import create_app
+from bot.wiring import Components, build
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-0000-token"
+WEBHOOK_SECRET = "webhook-secret"
+LEAD = "U0LEAD1"
+ANN = "U0AGENT1"
+BOB = "U0AGENT2"
+MENTIONS = "C0MENTIONS"
+APPROVALS = "C0APPROVALS"
+
+
+@dataclass
+class FakeClock:
+    """A clock tests move by hand."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@dataclass
+class Stack:
+    emulator: SlackEmulator
+    components: Components
+    url: str
+    clock: FakeClock
+    http: ClientSession
+
+    async def drain(self) -> int:
+        """Deliver every due outbox row (the dispatcher's work, run deterministically)."""
+        return await self.components.dispatcher.drain()
+
+    async def post_webhook(self, body: bytes, *, source: str = "web",
+                           signature: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json",
+                   "X-Mentiondesk-Signature": signature or sign(WEBHOOK_SECRET.encode(), body)}
+        async with self.http.post(f"{self.url}webhooks/{source}", data=body,
+                                headers=headers) as response:
+            try:
+                payload = await response.json(content_type=None)
+            except ValueError:
+                payload = await response.text()
+            return response.status, payload
+
+    def cards(self, channel: str = MENTIONS) -> list[Any]:
+        return self.emulator.messages(channel)
+
+
+def test_settings(database_url: str, api_url: str, **slack: Any) -> Settings:
+    env = Environment(
+        slack_bot_token=SecretStr(BOT_TOKEN),
+        slack_signing_secret=SecretStr(SIGNING_SECRET),
+        slack_api_url=api_url,
+        database_url=database_url,
+    )
+    file = FileConfig(
+        slack=SlackConfig(leads=[LEAD], **slack),
+        sources=[SourceConfig(name="web", kind="generic", secret_env="WEB_SECRET")],
+    )
+    return Settings(env=env, file=file, secrets={"WEB_SECRET": WEBHOOK_SECRET})
+
+
+@asynccontextmanager
+async def start_stack(database_url: str, tmp_path: Path, **slack: Any) -> AsyncIterator[Stack]:
+    emulator = SlackEmulator(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+    api_url = await emulator.start()
+    clock = FakeClock()
+    components = await build(test_settings(database_url, api_url, **slack), clock=clock)
+    app = create_app(components, background=False)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    url = f"http://{host}:{port}/"
+    emulator.request_url = f"{url}slack/events"
+    http = ClientSession()
+    try:
+        yield Stack(emulator=emulator, components=components, url=url, clock=clock, http=http)
+    finally:
+        await http.close()
+        await runner.cleanup()
+        await emulator.stop()
