@@ -15,10 +15,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.connectors.base import Connector
+from bot.connectors.generic import GenericConnector
 from bot.delivery import CardDelivery
+from bot.domain.mention import SourceKind
 from bot.outbox import Dispatcher
 from bot.render import Renderer, default_templates_dir
+from bot.reply_delivery import ReplyDelivery
 from bot.services.context import Clock, Services, utc_now
+from bot.services.effects import Effect
 from bot.services.roles import RolePolicy
 from bot.settings import Settings
 from bot.slack.notifier import SlackNotifier
@@ -26,6 +30,7 @@ from db.engine import make_engine
 from db.migrate import upgrade
 from db.store import Database
 from handlers.deps import Deps
+from handlers.templates import templates_command
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +105,23 @@ async def build(
         request_verification_enabled=True,
         raise_error_for_unhandled_request=False,
     )
+    connectors = build_connectors(settings, http)
     cards = CardDelivery(db, notifier, renderer, clock)
-    dispatcher = Dispatcher(db, dict(cards.handlers()), clock=clock,  # type: ignore[arg-type]
-                            idle_seconds=dispatcher_idle)
+    replies = ReplyDelivery(services, notifier, connectors)
+    dispatcher = Dispatcher(
+        db,
+        {**cards.handlers(), **replies.handlers()},  # type: ignore[dict-item]
+        on_failure={Effect.REPLY_POST: replies.reply_failed},
+        clock=clock,
+        idle_seconds=dispatcher_idle,
+    )
+    extras: dict[str, Any] = {
+        "brand": dict(settings.file.brand),
+        "connectors": connectors,
+        "commands": {"templates": templates_command},
+    }
     deps = Deps(services=services, roles=roles, notifier=notifier, renderer=renderer,
-                wake=dispatcher.wake)
+                wake=dispatcher.wake, extras=extras)
     handlers.register(bolt, deps)
     return Components(
         settings=settings,
@@ -118,7 +135,22 @@ async def build(
         bolt=bolt,
         dispatcher=dispatcher,
         deps=deps,
+        connectors=connectors,
     )
+
+
+def build_connectors(settings: Settings, http: aiohttp.ClientSession) -> dict[str, Connector]:
+    """One connector per configured source that can answer (webhook sources reply by POST)."""
+    connectors: dict[str, Connector] = {}
+    for source in settings.file.sources:
+        if source.kind is SourceKind.GENERIC:
+            secret = settings.lookup(source.secret_env)
+            connectors[source.name] = GenericConnector(
+                source.name, session=http, reply_url=source.reply_url,
+                secret=secret.get_secret_value().encode() if secret else b"",
+                max_length=source.reply_limit,
+            )
+    return connectors
 
 
 async def learn_team(components: Components) -> None:

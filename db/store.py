@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.domain.mention import Mention
+from bot.domain.mention import Author, Mention
 from db.models import (
     AuditEventRow,
     CaseRow,
@@ -382,3 +382,13 @@ def _mention_values(mention: Mention, source_name: str, now: datetime) -> dict[s
         "received_at": now,
         "extra": dict(mention.extra),
     }
+
+
+def mention_of(row: MentionRow) -> Mention:
+    return Mention(
+        source=row.source, external_id=row.external_id, text=row.text,
+        created_at=row.published_at, url=row.url, in_reply_to=row.in_reply_to, lang=row.lang,
+        thread_id=row.thread_id, extra=dict(row.extra),
+        author=Author(handle=row.author_handle, name=row.author_name,
+                      followers=row.author_followers, verified=row.author_verified),
+    )

@@ -54,7 +54,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
 
 
-class fresh_postgres:  # noqa: N801  (used as an async context manager)
+class fresh_postgres:
     """A throwaway PostgreSQL database created from TEST_DATABASE_URL and dropped after."""
 
     def __init__(self) -> None:

@@ -69,7 +69,8 @@ class Stack:
         return self.emulator.messages(channel)
 
 
-def test_settings(database_url: str, api_url: str, **slack: Any) -> Settings:
+def test_settings(database_url: str, api_url: str, reply_url: str | None = None,
+                  **slack: Any) -> Settings:
     env = Environment(
         slack_bot_token=SecretStr(BOT_TOKEN),
         slack_signing_secret=SecretStr(SIGNING_SECRET),
@@ -78,17 +79,20 @@ def test_settings(database_url: str, api_url: str, **slack: Any) -> Settings:
     )
     file = FileConfig(
         slack=SlackConfig(leads=[LEAD], **slack),
-        sources=[SourceConfig(name="web", kind="generic", secret_env="WEB_SECRET")],
+        sources=[SourceConfig(name="web", kind="generic", secret_env="WEB_SECRET",
+                              reply_url=reply_url, reply_limit=500)],
     )
     return Settings(env=env, file=file, secrets={"WEB_SECRET": WEBHOOK_SECRET})
 
 
 @asynccontextmanager
-async def start_stack(database_url: str, tmp_path: Path, **slack: Any) -> AsyncIterator[Stack]:
+async def start_stack(database_url: str, tmp_path: Path, reply_url: str | None = None,
+                      **slack: Any) -> AsyncIterator[Stack]:
     emulator = SlackEmulator(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     api_url = await emulator.start()
     clock = FakeClock()
-    components = await build(test_settings(database_url, api_url, **slack), clock=clock)
+    components = await build(test_settings(database_url, api_url, reply_url, **slack),
+                             clock=clock)
     app = create_app(components, background=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -12,19 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import ipaddress
 import json
 import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from bot.sandbox.blockkit import find_element
 from bot.sandbox.client import BotResponse, Signing, SlackSender, sign
+from bot.sandbox.faults import Faults
 from bot.sandbox.limits import Problem
 from bot.sandbox.payloads import (
     action_entry,
@@ -53,13 +55,6 @@ from bot.sandbox.workspace import ResponseTarget, Workspace
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-
-class _Counted(Protocol):
-    remaining: int
-
-
-C = TypeVar("C", bound=_Counted)
-
 BOT_USER = User("U0BOT", "mentiondesk", "Mentiondesk", "mentiondesk", is_bot=True)
 
 
@@ -76,26 +71,6 @@ class ApiCall:
     @property
     def ok(self) -> bool:
         return self.status == 200 and self.error is None
-
-
-@dataclass(slots=True)
-class _Fault:
-    status: int
-    retry_after: int | None
-    error: str
-    remaining: int
-
-
-@dataclass(slots=True)
-class _Delay:
-    seconds: float
-    remaining: int
-
-
-@dataclass(slots=True)
-class _RateLimit:
-    per_second: float
-    seen: dict[str, list[float]] = field(default_factory=dict)
 
 
 class SlackEmulator:
@@ -131,10 +106,7 @@ class SlackEmulator:
         self.calls: list[ApiCall] = []
         self.violations: list[str] = []
         self.view_errors: dict[str, dict[str, str]] = {}
-        self._faults: dict[str, list[_Fault]] = {}
-        self._delays: dict[str, list[_Delay]] = {}
-        self._rate_limits: dict[str, _RateLimit] = {}
-        self._held: set[asyncio.Future[None]] = set()
+        self.faults = Faults(clock)
         self._changed = asyncio.Condition()
         self._base_url: str | None = None
         self._runner: web.AppRunner | None = None
@@ -150,7 +122,10 @@ class SlackEmulator:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on loopback; returns the Web API base URL for `AsyncWebClient(base_url=)`."""
+        """Serve on loopback; returns the Web API base URL for `AsyncWebClient(base_url=)`.
+        It holds no real secrets but answers anyone, so it never listens beyond loopback."""
+        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"the Slack emulator only binds to loopback, not {host!r}")
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -205,39 +180,22 @@ class SlackEmulator:
     def fail(self, method: str, status: int = 429, *, retry_after: int | None = 1,
              times: int = 1, error: str | None = None) -> None:
         """The next `times` calls to `method` fail without being applied."""
-        code = error or ("ratelimited" if status == 429 else "internal_error")
-        self._faults.setdefault(method, []).append(
-            _Fault(status, retry_after if status == 429 else None, code, times))
+        self.faults.fail(method, status, retry_after, times, error)
 
     def delay(self, method: str, seconds: float, *, times: int = 1) -> None:
         """The next `times` calls are applied, then answered `seconds` late (a timeout that
         nonetheless happened). `release_delays()` answers them at once."""
-        self._delays.setdefault(method, []).append(_Delay(seconds, times))
+        self.faults.delay(method, seconds, times)
 
     def rate_limit(self, method: str, per_channel_per_second: float) -> None:
         """Answer 429 when the bot calls `method` faster than this for one channel."""
-        self._rate_limits[method] = _RateLimit(per_channel_per_second)
+        self.faults.rate_limit(method, per_channel_per_second)
 
     def clear_faults(self) -> None:
-        self._faults.clear()
-        self._delays.clear()
-        self._rate_limits.clear()
+        self.faults.clear()
 
     def release_delays(self) -> None:
-        for future in list(self._held):
-            if not future.done():
-                future.set_result(None)
-
-    @staticmethod
-    def _take(plans: dict[str, list[C]], method: str) -> C | None:
-        queue = plans.get(method)
-        if not queue:
-            return None
-        plan = queue[0]
-        plan.remaining -= 1
-        if plan.remaining <= 0:
-            queue.pop(0)
-        return plan
+        self.faults.release()
 
     # Web API side
 
@@ -276,7 +234,7 @@ class SlackEmulator:
             args = {k: v for k, v in raw.items() if k != "token"}
             parsed = Args(args)
             args = parsed.raw
-            fault = self._take(self._faults, method)
+            fault = self.faults.take_fault(method)
             if fault is not None:
                 status = fault.status
                 if fault.retry_after is not None:
@@ -289,7 +247,8 @@ class SlackEmulator:
             auth_error = self._auth_error(request, raw)
             if auth_error is not None:
                 raise ApiError(auth_error)
-            if self._rate_limited(method, parsed):
+            channel = str(parsed.get("channel") or parsed.get("channel_id") or "")
+            if self.faults.over_rate(method, channel):
                 status, headers["Retry-After"] = 429, "1"
                 raise ApiError("ratelimited")
             body = handler(parsed)
@@ -297,31 +256,10 @@ class SlackEmulator:
             body = exc.body()
         self.calls.append(ApiCall(method, args, at, status, body.get("error")))
         await self._notify()
-        delay = self._take(self._delays, method)
+        delay = self.faults.take_delay(method)
         if delay is not None:
-            await self._hold(delay.seconds)
+            await self.faults.hold(delay.seconds)
         return web.json_response(body, status=status, headers=headers)
-
-    def _rate_limited(self, method: str, args: Args) -> bool:
-        limit = self._rate_limits.get(method)
-        if limit is None:
-            return False
-        channel = str(args.get("channel") or args.get("channel_id") or "")
-        now = self.clock()
-        recent = [t for t in limit.seen.get(channel, []) if now - t < 1.0]
-        if len(recent) >= limit.per_second:
-            limit.seen[channel] = recent
-            return True
-        limit.seen[channel] = [*recent, now]
-        return False
-
-    async def _hold(self, seconds: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._held.add(future)
-        try:
-            await asyncio.wait([future], timeout=seconds)
-        finally:
-            self._held.discard(future)
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         file = self.workspace.files.get(request.match_info["file_id"])

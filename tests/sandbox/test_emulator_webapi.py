@@ -164,3 +164,8 @@ async def test_wait_for_wakes_on_the_call(slack: AsyncWebClient,
     assert [m.text for m in await waiter] == ["now"]
     with pytest.raises(TimeoutError):
         await emulator.wait_for(lambda: emulator.messages("C0APPROVALS"), timeout=0.05)
+
+
+async def test_refuses_to_listen_beyond_loopback() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        await SlackEmulator().start(host="0.0.0.0")
