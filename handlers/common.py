@@ -26,8 +26,10 @@ SORRY = "Something went wrong on our side; nothing was changed. Please try again
 
 
 def user_id(body: dict[str, Any]) -> str | None:
-    user = body.get("user") or {}
-    return user.get("id") if isinstance(user, dict) else body.get("user_id")
+    user = body.get("user")
+    if isinstance(user, dict):
+        return user.get("id")
+    return body.get("user_id") or (user if isinstance(user, str) else None)
 
 
 def team_id(body: dict[str, Any]) -> str | None:
