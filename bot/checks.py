@@ -43,7 +43,13 @@ def check_config(settings: Settings) -> list[str]:
 
 
 def _template_problems(settings: Settings) -> list[str]:
-    from bot.render import check_reply_templates
+    from bot.render import (
+        RenderError,
+        check_reply_templates,
+        render_reply,
+        sample_context,
+        sample_values,
+    )
 
     directory = Path(settings.file.replies.templates_dir)
     if not directory.is_absolute() and not directory.exists():
@@ -52,5 +58,14 @@ def _template_problems(settings: Settings) -> list[str]:
         directory = default_templates_dir() / "replies"
     if not directory.exists():
         return [f"replies.templates_dir: {directory} does not exist"]
-    _templates, found = check_reply_templates(directory)
-    return [str(p) for p in found]
+    templates, found = check_reply_templates(directory)
+    problems = [str(p) for p in found]
+    for template in templates:
+        network = "generic" if "*" in template.networks else template.networks[0]
+        try:
+            render_reply(template, sample_context(network, settings.file.brand),
+                         sample_values(template))
+        except RenderError as exc:
+            problems.append(f"{template.path or template.name}: does not render with sample "
+                            f"values: {exc.message}")
+    return problems

@@ -79,3 +79,18 @@ def test_migrate_and_bad_usage(tmp_path: Path) -> None:
 def test_ingest_missing_file(tmp_path: Path, missing: str) -> None:
     result = run(["ingest", missing], tmp_path)
     assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def test_check_config_renders_every_reply_template(tmp_path: Path) -> None:
+    replies = tmp_path / "replies"
+    replies.mkdir()
+    (replies / "broken.j2").write_text(
+        '{#\nname = "broken"\ntitle = "Broken"\nnetworks = ["*"]\n#}\n'
+        "Hi {{ ''.__class__.__mro__ }}\n")
+    (replies / "fine.j2").write_text(
+        '{#\nname = "fine"\ntitle = "Fine"\nnetworks = ["*"]\n#}\nThanks {{ brand.name }}\n')
+    (tmp_path / "mentiondesk.toml").write_text(f'[replies]\ntemplates_dir = "{replies}"\n')
+    result = run(["check-config"], tmp_path)
+    assert result.returncode == 2
+    assert "broken.j2: does not render with sample values" in result.stdout
+    assert "fine" not in result.stdout
