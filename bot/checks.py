@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from bot.connectors.base import is_http_url
 from bot.domain.mention import SourceKind
 from bot.settings import Settings
 
@@ -12,8 +12,7 @@ from bot.settings import Settings
 def _url_problem(where: str, url: str | None) -> str | None:
     if not url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not is_http_url(url):
         return f"{where}: '{url}' is not an http(s) URL"
     return None
 

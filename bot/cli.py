@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,6 +102,3 @@ async def _migrate(settings: Settings) -> None:
     finally:
         await engine.dispose()
 
-
-def dumps(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False, default=str)

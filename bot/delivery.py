@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.outbox import EffectHandler
 from bot.services.context import Clock, utc_now
 from bot.services.effects import Effect
 from bot.slack.cards import BlockRenderer, render_card
@@ -79,7 +80,7 @@ class CardDelivery:
             return
         await self.notifier.post_message(channel, text, thread_ts=thread_ts)
 
-    def handlers(self) -> dict[str, object]:
+    def handlers(self) -> dict[str, EffectHandler]:
         return {
             Effect.CARD_POST: self.post,
             Effect.CARD_UPDATE: self.update,

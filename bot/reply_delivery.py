@@ -6,8 +6,9 @@ import logging
 from collections.abc import Mapping
 
 from bot.connectors.base import Connector, PermanentError, ReplyRequest
-from bot.domain.length import check_length, check_with
+from bot.outbox import EffectHandler
 from bot.services.context import Services
+from bot.services.drafting import limits_for, measure
 from bot.services.effects import Effect
 from bot.services.replies import record_reply_failed, record_reply_posted, reply_key
 from bot.slack.approvals import approval_blocks
@@ -35,11 +36,7 @@ class ReplyDelivery:
         return record, draft
 
     def length_detail(self, record: CaseRecord, text: str) -> str:
-        connector = self.connectors.get(record.case.source_name)
-        if connector is None:
-            return check_length(record.mention.source, text).detail
-        return check_with(connector.reply_limits(), text,
-                          x_rules=record.mention.source == "x").detail
+        return measure(limits_for(self.connectors, record), record, text).detail
 
     async def approval_post(self, row: OutboxRow) -> None:
         loaded = await self._load(row)
@@ -96,7 +93,7 @@ class ReplyDelivery:
         if row.case_id is not None:
             await record_reply_failed(self.services, row.case_id, reason)
 
-    def handlers(self) -> dict[str, object]:
+    def handlers(self) -> dict[str, EffectHandler]:
         return {
             Effect.APPROVAL_POST: self.approval_post,
             Effect.APPROVAL_UPDATE: self.approval_update,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
 
@@ -102,12 +102,7 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"ok": ok, "database": ok}, status=200 if ok else 503)
 
 
-def create_app(
-    components: Components,
-    *,
-    background: bool = True,
-    extra_contexts: list[Callable[[web.Application], AsyncIterator[None]]] | None = None,
-) -> web.Application:
+def create_app(components: Components, *, background: bool = True) -> web.Application:
     """The HTTP side. With `background`, the dispatcher runs inside the same process."""
     app = web.Application(client_max_size=MAX_BODY)
     app[COMPONENTS] = components
@@ -130,6 +125,4 @@ def create_app(
         await components.close()
 
     app.cleanup_ctx.append(lifetime)
-    for ctx in extra_contexts or []:
-        app.cleanup_ctx.append(ctx)
     return app

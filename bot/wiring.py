@@ -51,7 +51,6 @@ class Components:
     dispatcher: Dispatcher
     deps: Deps
     connectors: dict[str, Connector] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.http.close()
@@ -110,7 +109,7 @@ async def build(
     replies = ReplyDelivery(services, notifier, connectors)
     dispatcher = Dispatcher(
         db,
-        {**cards.handlers(), **replies.handlers()},  # type: ignore[dict-item]
+        {**cards.handlers(), **replies.handlers()},
         on_failure={Effect.REPLY_POST: replies.reply_failed},
         clock=clock,
         idle_seconds=dispatcher_idle,

@@ -7,11 +7,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.domain.length import check_with
 from bot.domain.lifecycle import Action, NotAllowed, State, check_may_act, check_may_decide
 from bot.render import RenderError, ReplyContext, render_reply
 from bot.services.cases import load_case
-from bot.services.drafting import FieldErrors, compose_draft, limits_for
+from bot.services.drafting import FieldErrors, compose_draft, limits_for, measure
 from bot.services.replies import approve_draft, reject_draft, retry_reply, save_draft
 from bot.slack.ids import (
     ACTION_APPROVE,
@@ -70,8 +69,8 @@ def _view(deps: Deps, record: CaseRecord, name: str | None, values: dict[str, st
                                agent_id=agent, brand=deps.extras.get("brand", {}))
         try:
             preview = render_reply(selected, context, merged)
-            limits = limits_for(deps.services, deps.extras.get("connectors", {}), record)
-            detail = check_with(limits, preview, x_rules=record.mention.source == "x").detail
+            limits = limits_for(deps.extras.get("connectors", {}), record)
+            detail = measure(limits, record, preview).detail
         except RenderError as exc:
             detail = f"Preview after the fields are filled in ({exc.message})"
     return draft_modal(record, templates, selected, values=values, preview=preview,
@@ -119,7 +118,7 @@ async def handle_draft_submit(deps: Deps, ack: Ack, body: dict[str, Any]) -> Non
         template = next((t for t in _templates(deps, record) if t.name == name), None)
         draft = compose_draft(
             record, template, _values(view), field_value(view, BLOCK_TEXT),
-            limits_for(deps.services, deps.extras.get("connectors", {}), record),
+            limits_for(deps.extras.get("connectors", {}), record),
             agent_id=actor.user_id, brand=deps.extras.get("brand", {}),
         )
         await save_draft(deps.services, case_id, actor, draft)

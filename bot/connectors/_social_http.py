@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.connectors.base import PermanentError, RateLimited, TransientError
+from bot.connectors.base import PermanentError, RateLimited, TransientError, is_http_url
 
 DEFAULT_RETRY_AFTER = 60.0
 NOT_JSON: Any = object()
@@ -153,8 +152,7 @@ def url_problem(value: str | None, field: str = "base_url") -> str | None:
     """Why a configured URL cannot be used, or None when it can."""
     if value is None:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(value):
         return f"{field} must be an http(s) URL, not {value!r}"
     return None
 

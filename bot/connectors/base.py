@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from bot.domain.mention import Mention
 
@@ -87,3 +88,11 @@ class Connector(Protocol):
     def reply_allowed(self, mention: Mention) -> tuple[bool, str]:
         """Whether this mention may be answered on the network, and if not, why."""
         ...
+
+
+def is_http_url(value: object) -> bool:
+    """Whether a configured URL is one the connectors may call: http(s) with a host."""
+    if not isinstance(value, str) or not value:
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -29,6 +28,7 @@ from bot.connectors.base import (
     ReplyLimits,
     ReplyRequest,
     TransientError,
+    is_http_url,
 )
 from bot.connectors.html_text import html_to_text
 from bot.domain.length import counter_for
@@ -277,10 +277,8 @@ def config_problems(source: SourceConfig, env: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
     if not [k for k in source.keywords if k.strip()]:
         problems.append(f"{where}: add at least one keyword to search Hacker News for")
-    if source.base_url:
-        parts = urlsplit(source.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(f"{where}: base_url must be an http(s) URL")
+    if source.base_url and not is_http_url(source.base_url):
+        problems.append(f"{where}: base_url must be an http(s) URL")
     return problems
 
 

@@ -20,7 +20,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -32,6 +31,7 @@ from bot.connectors.base import (
     ReplyLimits,
     ReplyRequest,
     TransientError,
+    is_http_url,
 )
 from bot.domain.length import counter_for
 from bot.domain.mention import Author, Mention, MentionError, parse_timestamp
@@ -437,10 +437,8 @@ def config_problems(source: SourceConfig, env: Mapping[str, str]) -> list[str]:
                         "webhook verify token")
     elif not env.get(str(verify_env)):
         problems.append(f"{where}: environment variable {verify_env} is not set")
-    if source.base_url:
-        parts = urlsplit(source.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(f"{where}: base_url must be an http(s) URL")
+    if source.base_url and not is_http_url(source.base_url):
+        problems.append(f"{where}: base_url must be an http(s) URL")
     return problems
 
 

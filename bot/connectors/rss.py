@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import feedparser
@@ -32,6 +31,7 @@ from bot.connectors.base import (
     ReplyLimits,
     ReplyRequest,
     TransientError,
+    is_http_url,
 )
 from bot.connectors.html_text import html_to_text
 from bot.domain.length import counter_for
@@ -302,8 +302,7 @@ def config_problems(source: SourceConfig, env: Mapping[str, str]) -> list[str]:
     url = source.base_url or source.option("url")
     if not url:
         return [f"{where}: set 'base_url' to the feed URL"]
-    parts = urlsplit(str(url))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(str(url)):
         return [f"{where}: base_url must be an http(s) URL, not {url!r}"]
     return []
 

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.connectors.base import ReplyLimits
-from bot.domain.length import check_with, counter_for
+from bot.domain.length import LengthCheck, check_with, counter_for
 from bot.render import RenderError, ReplyContext, ReplyTemplate, render_reply, value_errors
-from bot.services.context import Services
 from bot.services.replies import DraftInput
 from bot.slack.ids import BLOCK_TEMPLATE, BLOCK_TEXT, VAR_BLOCK_PREFIX
 from db.store import CaseRecord, mention_of
@@ -48,17 +47,22 @@ def compose_draft(
     override = (text_override or "").strip()
     text = override or rendered
     edited = bool(override) and override != rendered
-    length = check_with(limits, text, x_rules=record.mention.source == "x")
+    length = measure(limits, record, text)
     if not length.ok:
         raise FieldErrors({BLOCK_TEXT if override else BLOCK_TEMPLATE: length.detail})
     return DraftInput(text=text, template=template.name, values=dict(values),
                       preapproved=template.preapproved, edited=edited, length=length)
 
 
-def limits_for(services: Services, connectors: Mapping[str, Any], record: CaseRecord
-               ) -> ReplyLimits:
+def limits_for(connectors: Mapping[str, Any], record: CaseRecord) -> ReplyLimits:
+    """The reply limits of the case's source: its connector's, else its network's defaults."""
     connector = connectors.get(record.case.source_name)
     if connector is not None:
         limits: ReplyLimits = connector.reply_limits()
         return limits
     return counter_for(record.mention.source)
+
+
+def measure(limits: ReplyLimits, record: CaseRecord, text: str) -> LengthCheck:
+    """Count `text` for the case's network (X weighs characters its own way)."""
+    return check_with(limits, text, x_rules=record.mention.source == "x")

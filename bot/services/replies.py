@@ -6,6 +6,7 @@ idempotency key derived from the draft, so one approved draft is published at mo
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -189,11 +190,10 @@ async def retry_reply(services: Services, case_id: int, actor: Actor) -> None:
         draft = await tx.latest_draft(case_id)
         if draft is None or draft.status != "approved" or draft.id is None:
             raise NotAllowed("There is no approved reply to retry on this case.")
-        attempt = len(await tx.audit_events(case_id))
         await tx.set_case_fields(case_id, reply_error=None)
         await tx.audit(case_id=case_id, actor=actor.user_id, action="retry_reply", at=now,
                        payload={"draft_id": draft.id})
         await tx.enqueue(Effect.REPLY_POST, now=now, case_id=case_id,
                          payload={"draft_id": draft.id},
-                         dedup_key=f"reply:{draft.id}:retry:{attempt}")
+                         dedup_key=f"reply:{draft.id}:retry:{uuid.uuid4().hex}")
         await tx.enqueue(Effect.CARD_UPDATE, now=now, case_id=case_id)

@@ -23,7 +23,7 @@ from bot.slack.ids import (
     VIEW_CLOSE,
     ButtonValue,
 )
-from bot.slack.text import escape_and_truncate, quote_block, safe_plain
+from bot.slack.text import escape_and_truncate, quote_block
 from db.store import CaseRecord
 
 NETWORK_LABELS = {
@@ -204,5 +204,3 @@ def close_modal(renderer: BlockRenderer, record: CaseRecord) -> dict[str, Any]:
     )
     return result
 
-
-__all__ = ["Card", "close_modal", "render_card", "safe_plain"]
