@@ -1,16 +1,20 @@
 """Per-mention cost of triage on synthetic mentions.
 
 Run from the repository root: `.venv/bin/python -m bench.triage_bench [N]` (default 5,000).
-Models load before timing starts; their load time is printed separately.
+Models load before timing starts; their load time is printed separately. The last lines run
+the wired ingest pipeline (database included) with triage off and on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.domain.mention import Author, Mention
 from bot.triage.config import TriageConfig
@@ -126,6 +130,39 @@ def main(count: int) -> None:
             detector.observe(f"topic{int(mention.external_id) % 10}", mention.created_at)
 
     rate("spike detection (observe)", count, spikes)
+
+    print()
+    asyncio.run(ingest(mentions[: min(count, 2_000)], analyzers))
+
+
+async def ingest(mentions: list[Mention], analyzers: Analyzers, batch: int = 50) -> None:
+    """The wired pipeline: `ingest_batch` on a fresh SQLite file, with triage on and off, so
+    the difference is triage's share of each mention's ingest (queries and state included)."""
+    from bot.services.context import Services
+    from bot.services.ingest import ingest_batch
+    from bot.services.triage import Triage
+    from bot.triage.settings import TriageSettings
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    from db.store import Database
+
+    for enabled in (False, True):
+        with tempfile.TemporaryDirectory() as folder:
+            engine = make_engine(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}")
+            await upgrade(engine)
+            off = {} if enabled else {"grouping": {"enabled": False},
+                                      "spikes": {"enabled": False}}
+            setup = TriageSettings.model_validate({"enabled": enabled, **off}).setup(
+                default_channel="C_DEFAULT", review_channel="C_SPAM")
+            services = Services(db=Database(engine), triage=Triage(setup, analyzers))
+            began = time.perf_counter()
+            for start in range(0, len(mentions), batch):
+                await ingest_batch(services, mentions[start:start + batch], source_name="x")
+            elapsed = time.perf_counter() - began
+            await engine.dispose()
+        label = f"ingest_batch x{batch}, triage {'on' if enabled else 'off'} (SQLite)"
+        print(f"{label:<42} {len(mentions) / elapsed:>10,.0f}/s  "
+              f"{elapsed * 1e6 / len(mentions):>8.1f} µs each")
 
 
 if __name__ == "__main__":

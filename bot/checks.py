@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.connectors.base import is_http_url
+from bot.connectors.demo import DEFAULT_PACE_SECONDS, pace_problem
+from bot.connectors.registry import NETWORK_MODULES, network_config_problems
 from bot.domain.mention import SourceKind
+from bot.netpolicy import policy_for, source_urls
 from bot.settings import Settings
 
 
@@ -23,21 +26,32 @@ def check_config(settings: Settings) -> list[str]:
     if not settings.sandbox and settings.env.slack_signing_secret is None:
         problems.append("environment: SLACK_SIGNING_SECRET is not set (Slack requests would be "
                         "refused)")
+    policy = policy_for(settings.file.network.allow_private, settings.file.sources)
     for index, source in enumerate(settings.file.sources):
         where = f"{origin}: sources[{index}] ({source.name})"
-        if source.kind in (SourceKind.GENERIC, SourceKind.META) and not source.secret_env:
+        network = source.kind in NETWORK_MODULES  # its own module knows what it needs
+        if network and source.enabled:
+            problems.extend(f"{where}: {p.removeprefix(f'source {source.name!r}: ')}"
+                            for p in network_config_problems(source, settings.secrets))
+        if source.kind is SourceKind.DEMO and (
+                problem := pace_problem(source.option("pace_seconds", DEFAULT_PACE_SECONDS))):
+            problems.append(f"{where}.pace_seconds: {problem}")
+        if source.kind is SourceKind.GENERIC and not source.secret_env:
             problems.append(f"{where}.secret_env: a webhook source needs a secret")
-        if source.secret_env and settings.lookup(source.secret_env) is None:
+        if not network and source.secret_env and settings.lookup(source.secret_env) is None:
             problems.append(f"{where}.secret_env: environment variable {source.secret_env} "
                             "is not set")
-        if source.token_env and settings.lookup(source.token_env) is None:
+        if not network and source.token_env and settings.lookup(source.token_env) is None:
             problems.append(f"{where}.token_env: environment variable {source.token_env} "
                             "is not set")
-        for key in ("base_url", "reply_url"):
+        for key in () if network else ("base_url", "reply_url"):
             problem = _url_problem(f"{where}.{key}", getattr(source, key))
             if problem:
                 problems.append(problem)
+        problems.extend(f"{where}: {problem}" for url in source_urls(source)
+                        if is_http_url(url) and (problem := policy.url_problem(url)))
     problems.extend(_template_problems(settings))
+    problems.extend(settings.file.triage.problems(f"{origin}: triage"))
     return problems
 
 

@@ -33,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("file", type=Path)
     ingest.add_argument("--source", default="import", help="source name recorded on the cases")
     report = sub.add_parser("report", help="the figures of /mentions report")
-    report.add_argument("--since", default="7d")
+    report.add_argument("range", nargs="?", default=None,
+                        help="today | 7d | 30d | YYYY-MM-DD..YYYY-MM-DD (default 7d)")
+    report.add_argument("--since", default=None, help="the same as the range argument")
+    report.add_argument("--network", default=None, help="only mentions from this network")
     report.add_argument("--format", choices=["text", "csv", "json"], default="text")
     sub.add_parser("check-config", help="validate the configuration and print every problem")
     return parser
@@ -84,7 +87,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_import(settings, args.file, source_name=args.source)
     if command == "report":
-        raise CliError("reports are not available yet", EXIT_USAGE)
+        from bot.report_cli import ReportUsageError, run_report
+
+        try:
+            return run_report(settings, args.range or args.since or "7d", args.network,
+                              args.format)
+        except ReportUsageError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
     from bot.runner import serve
 
     return serve(settings, mode=command)

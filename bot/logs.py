@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 _TOKEN = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
+_CASE: ContextVar[int | None] = ContextVar("case_id", default=None)
+
+
+@contextmanager
+def case_context(case_id: int | None) -> Iterator[None]:
+    """Every log line written inside (in this task) carries `case=<id>`."""
+    token = _CASE.set(case_id)
+    try:
+        yield
+    finally:
+        _CASE.reset(token)
 
 
 class _Scrub(logging.Filter):
@@ -17,7 +31,8 @@ class _Scrub(logging.Filter):
             record.msg = _TOKEN.sub("xox…[redacted]", message)
             record.args = None
         if not hasattr(record, "case_id"):
-            record.case_id = "-"
+            current = _CASE.get()
+            record.case_id = "-" if current is None else current
         return True
 
 

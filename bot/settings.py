@@ -10,13 +10,27 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.mention import SourceKind
+from bot.domain.sla import WEEKDAYS, BusinessHours, DurationError, SlaPolicy, parse_duration
+from bot.triage.settings import TriageSettings
+
+SLA_PRIORITIES = ("urgent", "high", "normal", "low")
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///mentiondesk.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -112,6 +126,122 @@ class RepliesConfig(_Strict):
     allow_preapproved_without_approval: bool = False
 
 
+class NetworkConfig(_Strict):
+    """Outbound requests (see bot/netpolicy.py): private addresses only when allowed here."""
+
+    allow_private: bool = False
+
+
+class BusinessHoursConfig(_Strict):
+    """`[sla.business_hours]`: SLA clocks only run while the team is open."""
+
+    timezone: str = "UTC"
+    days: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    start: str = "09:00"
+    end: str = "17:00"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. 'Europe/Berlin')"
+                             ) from None
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        days = [d.strip().lower()[:3] for d in value]
+        bad = [d for d, raw in zip(days, value, strict=True) if d not in WEEKDAYS or not raw]
+        if bad or not days:
+            raise ValueError(f"days must be some of {', '.join(WEEKDAYS)}")
+        return days
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"'{value}' is not a time of day as HH:MM")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> BusinessHoursConfig:
+        if self.end <= self.start:
+            raise ValueError("end must be later than start")
+        return self
+
+    def hours(self) -> BusinessHours:
+        return BusinessHours(
+            zone=ZoneInfo(self.timezone),
+            days=frozenset(WEEKDAYS.index(d) for d in self.days),
+            start=time.fromisoformat(self.start),
+            end=time.fromisoformat(self.end),
+        )
+
+
+class SlaConfig(_Strict):
+    """`[sla]`: first-response targets per priority. No targets: no timers."""
+
+    targets: dict[str, float | str] = Field(default_factory=dict)
+    nudge_before: float | str = 0.25
+    business_hours: BusinessHoursConfig | None = None
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, value: dict[str, float | str]) -> dict[str, float | str]:
+        for priority, target in value.items():
+            if priority not in SLA_PRIORITIES:
+                raise ValueError(f"'{priority}' is not a priority ({', '.join(SLA_PRIORITIES)})")
+            try:
+                parse_duration(target)
+            except DurationError as exc:
+                raise ValueError(f"{priority}: {exc}") from None
+        return value
+
+    @field_validator("nudge_before")
+    @classmethod
+    def _nudge(cls, value: float | str) -> float | str:
+        if isinstance(value, str):
+            try:
+                parse_duration(value)
+            except DurationError as exc:
+                raise ValueError(str(exc)) from None
+        elif not 0 < value < 1:
+            raise ValueError("a fraction of the target between 0 and 1 (e.g. 0.25), or a "
+                             "duration such as '10m'")
+        return value
+
+    def policy(self) -> SlaPolicy:
+        nudge = (parse_duration(self.nudge_before) if isinstance(self.nudge_before, str)
+                 else float(self.nudge_before))
+        return SlaPolicy(
+            targets={p: parse_duration(t) for p, t in self.targets.items()},
+            nudge_before=nudge,
+            hours=self.business_hours.hours() if self.business_hours else None,
+        )
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """Where report days begin: the business hours' zone, else UTC."""
+        return ZoneInfo(self.business_hours.timezone if self.business_hours else "UTC")
+
+
+class ReliabilityConfig(_Strict):
+    """`[reliability]`: outbox leases, Slack pacing, storm digests, dedup retention."""
+
+    lease_seconds: float = Field(default=60.0, ge=3)
+    post_per_second: float = Field(default=1.0, gt=0)
+    post_burst: int = Field(default=3, ge=1)
+    update_per_minute: float = Field(default=50.0, gt=0)
+    digest_after_seconds: float = Field(default=120.0, gt=0)
+    digest_min_size: int = Field(default=5, ge=2)
+    digest_page_size: int = Field(default=20, ge=1, le=45)
+    dedup_retention_hours: float = Field(default=24.0, ge=24)
+    pace_scale: float = Field(default=1.0, gt=0)
+
+
 class FileConfig(_Strict):
     """The whole TOML file."""
 
@@ -119,8 +249,10 @@ class FileConfig(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     brand: dict[str, str] = Field(default_factory=lambda: {"name": "Our brand"})
     replies: RepliesConfig = Field(default_factory=RepliesConfig)
-    triage: dict[str, Any] = Field(default_factory=dict)
-    sla: dict[str, Any] = Field(default_factory=dict)
+    reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
+    sla: SlaConfig = Field(default_factory=SlaConfig)
 
     @field_validator("sources")
     @classmethod

@@ -22,7 +22,11 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _sqlite_pragmas(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # A process frozen inside a transaction (SIGSTOP, a stalled VM) must not hold its row
+    # locks forever: the server ends such a transaction, and waiters give up and retry.
+    settings = {"idle_in_transaction_session_timeout": "10000", "lock_timeout": "5000"}
+    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10,
+                               pool_pre_ping=True, connect_args={"server_settings": settings})
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, SmallInteger, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
+from sqlalchemy import text as sa_text
 from sqlmodel import Field, SQLModel
 
 from db.types import UTCDateTime
@@ -39,6 +41,16 @@ class MentionRow(SQLModel, table=True):
     published_at: datetime = Field(sa_type=UTCDateTime)
     received_at: datetime = Field(sa_type=UTCDateTime)
     extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Triage signals, computed at ingest (bot/services/triage.py); the JSON holds all of them.
+    sentiment: str = Field(default="neutral", max_length=16,
+                           sa_column_kwargs={"server_default": "neutral"})
+    sentiment_score: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
+    language: str | None = Field(default=None, max_length=16)
+    spam: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    signals: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False, server_default=sa_text("'{}'")),
+    )
 
 
 class CaseRow(SQLModel, table=True):
@@ -47,6 +59,12 @@ class CaseRow(SQLModel, table=True):
         Index("ix_case_state_created", "state", "created_at"),
         Index("ix_case_assignee_state", "assignee", "state"),
         Index("ix_case_author", "author_handle", "source"),
+        # Covering index for reports: the period's rows are read from the index alone.
+        Index("ix_case_report", "published_at", "source", "assignee", "outcome", "sentiment",
+              "first_response_seconds", "resolution_seconds", "lag_seconds", "within_sla",
+              "sla_due_at"),
+        Index("ix_case_state_sla", "state", "sla_due_at"),
+        Index("ix_case_state_assignee", "state", "assignee"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -72,6 +90,46 @@ class CaseRow(SQLModel, table=True):
     claimed_at: datetime | None = _ts()
     first_reply_at: datetime | None = _ts()
     closed_at: datetime | None = _ts()
+    sla_due_at: datetime | None = _ts()
+    # KPI values written by a database trigger (migration 0007) whenever the timestamps above
+    # are set: seconds from published to first reply / close / card, and the SLA result
+    # (1 met, 0 missed, NULL not yet known). Reports aggregate these, never recompute them.
+    first_response_seconds: float | None = None
+    resolution_seconds: float | None = None
+    lag_seconds: float | None = None
+    within_sla: int | None = Field(default=None, sa_type=SmallInteger)
+    # Triage: why this priority, the lead case of a group of near-identical mentions, the
+    # sentiment label reports count, and the spiking topic a complaint is part of (if any).
+    sentiment: str = Field(default="neutral", max_length=16,
+                           sa_column_kwargs={"server_default": "neutral"})
+    priority_score: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    priority_reasons: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=sa_text("'[]'")),
+    )
+    group_id: int | None = Field(default=None, index=True)
+    group_thread_ts: str | None = Field(default=None, max_length=32)
+    trend_topic: str | None = Field(default=None, max_length=64)
+
+
+class SlaTimerRow(SQLModel, table=True):
+    """One nudge or escalation per case; `status` pending → fired | cancelled, exactly once."""
+
+    __tablename__ = "sla_timer"
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", name="uq_sla_timer_case_kind"),
+        Index("ix_sla_timer_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    kind: str = Field(max_length=16)
+    priority: str = Field(max_length=16, default="normal")
+    status: str = Field(max_length=16, default="pending")
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    fired_at: datetime | None = _ts()
+    cancelled_at: datetime | None = _ts()
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class AuditEventRow(SQLModel, table=True):
@@ -96,6 +154,7 @@ class DraftRow(SQLModel, table=True):
     template: str | None = Field(default=None, max_length=128)
     values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     text: str = Field(sa_type=Text)
+    original_text: str | None = Field(default=None, sa_type=Text)  # the agent's, if a lead edited
     preapproved: bool = False
     edited: bool = False
     status: str = Field(default="pending", max_length=16)
@@ -121,6 +180,7 @@ class OutboxRow(SQLModel, table=True):
     available_at: datetime = Field(sa_type=UTCDateTime)
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = _ts()
+    lease_token: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
     done_at: datetime | None = _ts()
@@ -137,6 +197,19 @@ class SourceCursorRow(SQLModel, table=True):
     last_error_at: datetime | None = _ts()
     failures: int = 0
     alerted: bool = False
+    permanent: bool = False
+    last_mention_at: datetime | None = _ts()
+
+
+class SourceLeaseRow(SQLModel, table=True):
+    """Who polls a source: one holder at a time; `fence` grows on every takeover."""
+
+    __tablename__ = "source_lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    fence: int = 1
+    expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class SlackDeliveryRow(SQLModel, table=True):
@@ -146,3 +219,49 @@ class SlackDeliveryRow(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=255)
     received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class SlackPaceRow(SQLModel, table=True):
+    """Shared Slack pacing: when the next call under `key` conforms (all processes agree)."""
+
+    __tablename__ = "slack_pace"
+
+    key: str = Field(primary_key=True, max_length=128)
+    next_at: datetime = Field(sa_type=UTCDateTime)
+    paused_until: datetime | None = _ts()
+
+
+class DigestRow(SQLModel, table=True):
+    """One storm digest card: many cases summed up in a channel, listed in its thread."""
+
+    __tablename__ = "digest"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    topic: str = Field(default="", sa_type=Text)
+    size: int = 0
+    urgent: int = 0
+    message_ts: str | None = Field(default=None, max_length=32)
+    pages_posted: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DigestMemberRow(SQLModel, table=True):
+    """A case listed in a digest instead of getting its own card up front."""
+
+    __tablename__ = "digest_member"
+
+    case_id: int = Field(primary_key=True)
+    digest_id: int = Field(foreign_key="digest.id", index=True)
+    page: int = 0
+
+
+class TriageStateRow(SQLModel, table=True):
+    """Shared triage state (the spike detector's baselines and cool-downs) that every process
+    reads and writes under a row lock, so restarts and several workers agree."""
+
+    __tablename__ = "triage_state"
+
+    name: str = Field(primary_key=True, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(sa_type=UTCDateTime)

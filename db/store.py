@@ -5,13 +5,13 @@ Concurrency is compare-and-set on `case.version`: zero rows updated means the ra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -27,6 +27,8 @@ from db.models import (
     SlackDeliveryRow,
     SourceCursorRow,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,18 @@ class Database:
         """One transaction; commits on success, rolls back on any exception."""
         async with self._sessions() as session, session.begin():
             yield Tx(session, self.dialect)
+
+    async def retrying(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run `work` in one transaction, once more when the connection was dropped under it
+        (the first query after a database restart fails even with pre-ping)."""
+        for attempt in (1, 2):
+            try:
+                async with self.transaction() as tx:
+                    return await work(tx)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     async def ping(self) -> bool:
         try:
@@ -75,12 +89,16 @@ class Tx:
 
     # -- mentions and cases -------------------------------------------------------------
     async def insert_mentions(
-        self, mentions: Sequence[Mention], source_name: str, now: datetime
+        self, mentions: Sequence[Mention], source_name: str, now: datetime,
+        extra_values: Sequence[dict[str, Any]] | None = None,
     ) -> list[MentionRow]:
-        """Insert new mentions; (source, external_id) pairs seen before are skipped silently."""
+        """Insert new mentions; (source, external_id) pairs seen before are skipped silently.
+        `extra_values[i]` adds columns (triage signals) to the row of `mentions[i]`."""
         if not mentions:
             return []
         rows = [_mention_values(m, source_name, now) for m in mentions]
+        for values, more in zip(rows, extra_values or (), strict=False):
+            values.update(more)
         stmt = (
             self._insert(MentionRow)
             .values(rows)
@@ -127,6 +145,13 @@ class Tx:
         stmt = update(CaseRow).where(CaseRow.id == case_id).values(**values)
         await self.session.execute(stmt.execution_options(synchronize_session=False))
 
+    async def claim_message_ts(self, case_id: int, ts: str, now: datetime) -> bool:
+        """Record the card's ts unless another dispatcher already recorded one (False)."""
+        stmt = (update(CaseRow).where(CaseRow.id == case_id, CaseRow.message_ts.is_(None))
+                .values(message_ts=ts, carded_at=now))
+        result = await self.session.execute(stmt.execution_options(synchronize_session=False))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def find_open_case_for_author_thread(
         self, source: str, author_handle: str, external_ids: Sequence[str]
     ) -> CaseRow | None:
@@ -159,7 +184,9 @@ class Tx:
         return {str(s): int(c) for s, c in await self.session.execute(stmt)}
 
     async def oldest_in_state(self, state: str) -> CaseRow | None:
-        stmt = select(CaseRow).where(CaseRow.state == state).order_by(CaseRow.created_at).limit(1)
+        """Grouped cases wait on their lead's card, so they are never the oldest."""
+        stmt = (select(CaseRow).where(CaseRow.state == state, CaseRow.group_id.is_(None))
+                .order_by(CaseRow.created_at).limit(1))
         return (await self.session.execute(stmt)).scalars().first()
 
     async def load_by_assignee(self, open_states: Sequence[str]) -> dict[str, int]:
@@ -306,16 +333,34 @@ class Tx:
         await self.session.execute(
             update(OutboxRow)
             .where(OutboxRow.id.in_(ids))
-            .values(status="leased", lease_owner=owner, lease_until=now + lease)
+            .values(status="leased", lease_owner=owner, lease_until=now + lease,
+                    lease_token=OutboxRow.lease_token + 1)
             .execution_options(synchronize_session=False)
         )
-        stmt = select(OutboxRow).where(OutboxRow.id.in_(ids)).order_by(OutboxRow.id)
+        stmt = (select(OutboxRow).where(OutboxRow.id.in_(ids)).order_by(OutboxRow.id)
+                .execution_options(populate_existing=True))
         return list((await self.session.execute(stmt)).scalars())
+
+    async def renew_lease(
+        self, row_id: int, owner: str, token: int, now: datetime, until: datetime
+    ) -> bool:
+        """The fencing check before a side effect, which also extends the lease: False when
+        the lease ran out or another dispatcher took the row over (a newer token)."""
+        stmt = (
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.lease_owner == owner,
+                   OutboxRow.lease_token == token, OutboxRow.status == "leased",
+                   OutboxRow.lease_until > now)
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def finish_outbox(
         self, row_id: int, owner: str, *, status: str, now: datetime, **values: Any
     ) -> bool:
         """Settle a leased row; fails (False) when the lease was lost to another dispatcher."""
+        token = values.pop("lease_token", None)
         stmt = (
             update(OutboxRow)
             .where(OutboxRow.id == row_id, OutboxRow.lease_owner == owner,
@@ -323,9 +368,46 @@ class Tx:
             .values(status=status, lease_owner=None, lease_until=None, **values)
             .execution_options(synchronize_session=False)
         )
+        if token is not None:
+            stmt = stmt.where(OutboxRow.lease_token == token)
         if status == "done":
             stmt = stmt.values(done_at=now)
         return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def absorb_updates(self, kind: str, case_id: int, keep_id: int, now: datetime) -> int:
+        """Settle the other pending `kind` rows of a case: the one about to render the card's
+        current state covers them (several updates of one card coalesce into the latest)."""
+        stmt = (
+            update(OutboxRow)
+            .where(OutboxRow.kind == kind, OutboxRow.case_id == case_id,
+                   OutboxRow.status == "pending", OutboxRow.id != keep_id)
+            .values(status="done", done_at=now, last_error="coalesced")
+            .execution_options(synchronize_session=False)
+        )
+        return int((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def extend_leases(
+        self, owner: str, row_ids: Sequence[int], now: datetime, until: datetime
+    ) -> int:
+        """Heartbeat for a batch in hand: leases still ours and still running are extended."""
+        stmt = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(list(row_ids)), OutboxRow.lease_owner == owner,
+                   OutboxRow.status == "leased", OutboxRow.lease_until > now)
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return int((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def hand_back(self, owner: str, row_ids: Sequence[int] | None = None) -> int:
+        """Return leased rows to the queue untouched (graceful shutdown)."""
+        stmt = update(OutboxRow).where(OutboxRow.lease_owner == owner,
+                                       OutboxRow.status == "leased")
+        if row_ids is not None:
+            stmt = stmt.where(OutboxRow.id.in_(list(row_ids)))
+        stmt = stmt.values(status="pending", lease_owner=None, lease_until=None)
+        result = await self.session.execute(stmt.execution_options(synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def outbox_counts(self) -> dict[str, int]:
         stmt = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
@@ -345,6 +427,11 @@ class Tx:
         )
         return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
+    async def forget_deliveries(self, before: datetime) -> int:
+        """Drop dedup keys older than `before` (callers keep at least 24 h)."""
+        stmt = delete(SlackDeliveryRow).where(SlackDeliveryRow.received_at < before)
+        return int((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
     async def get_cursor(self, source: str) -> SourceCursorRow | None:
         return await self.session.get(SourceCursorRow, source)
 
@@ -355,13 +442,23 @@ class Tx:
             self.session.add(row)
         row.cursor = cursor
         row.updated_at = now
-        row.last_success_at = now
-        row.failures = 0
-        row.alerted = False
+        # Health (failures, last success) is source health's to record, not the cursor's.
         await self.session.flush()
 
     async def cursors(self) -> list[SourceCursorRow]:
         return list((await self.session.execute(select(SourceCursorRow))).scalars())
+
+
+def _storable(text: str) -> str:
+    """Text both databases accept: NUL and lone surrogates (from JSON `\\ud800` escapes)
+    become U+FFFD instead of failing the whole batch."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
 
 
 def _mention_values(mention: Mention, source_name: str, now: datetime) -> dict[str, Any]:
@@ -370,11 +467,11 @@ def _mention_values(mention: Mention, source_name: str, now: datetime) -> dict[s
         "source_name": source_name,
         "external_id": mention.external_id,
         "url": mention.url,
-        "author_handle": mention.author.handle,
-        "author_name": mention.author.name,
+        "author_handle": _storable(mention.author.handle),
+        "author_name": _storable(mention.author.name),
         "author_followers": mention.author.followers,
         "author_verified": mention.author.verified,
-        "text": mention.text.replace("\x00", "\ufffd") if "\x00" in mention.text else mention.text,
+        "text": _storable(mention.text),
         "lang": mention.lang,
         "in_reply_to": mention.in_reply_to,
         "thread_id": mention.thread_id,

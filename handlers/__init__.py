@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, commands, home, replies, views
+from handlers import actions, commands, groups, home, replies, views
 from handlers.deps import Deps
 
 
@@ -14,3 +14,4 @@ def register(app: AsyncApp, deps: Deps) -> None:
     commands.register(app, deps)
     replies.register(app, deps)
     home.register(app, deps)
+    groups.register(app, deps)

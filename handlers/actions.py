@@ -15,7 +15,7 @@ from bot.domain.lifecycle import Action, Actor, check_may_act
 from bot.services.cases import claim_mention, load_case, release_case
 from bot.slack.cards import close_modal
 from bot.slack.ids import ACTION_CLAIM, ACTION_CLOSE, ACTION_RELEASE, ButtonValue
-from handlers.common import actor_of, explain, first_action, tell
+from handlers.common import actor_of, first_action, refuse, tell
 from handlers.deps import Deps
 
 Ack = Callable[..., Awaitable[Any]]
@@ -28,7 +28,7 @@ async def _run(deps: Deps, body: dict[str, Any], work: Callable[[Actor, ButtonVa
         actor = await actor_of(deps, body)
         await work(actor, value)
     except Exception as exc:
-        await tell(deps, body, explain(exc))
+        await tell(deps, body, await refuse(deps, body, exc))
     finally:
         deps.wake()
 

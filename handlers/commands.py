@@ -1,43 +1,40 @@
-"""`/mentions …`: answered in the acknowledgement itself, ephemerally, within Slack's 3 s."""
+"""`/mentions …`: answered in the acknowledgement itself, ephemerally, within Slack's 3 s.
+
+`report` and `export` acknowledge at once and deliver afterwards (handlers/reports.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.domain.lifecycle import Role, State
-from bot.services.queries import find_cases, my_cases, team_status
+from bot.domain.lifecycle import POLICY, NotAllowed, Role, authorize
+from bot.services.queries import FIND_LIMIT, find_cases, is_handle_query, my_cases
+from bot.services.reports import team_status
 from bot.slack.cards import network_label
+from bot.slack.find_text import found_text
+from bot.slack.kpi_text import status_text as format_status
 from bot.slack.text import escape_and_truncate
 from db.store import CaseRecord
-from handlers.common import actor_of, explain
+from handlers.common import actor_of, explain, refuse
 from handlers.deps import Deps
+from handlers.reports import Deferred, Respond, prepare, run_deferred
 
 Ack = Callable[..., Awaitable[Any]]
 
 HELP = (
     "*mentiondesk* — `/mentions <subcommand>`\n"
-    "• `status` open cases by state, the oldest unclaimed, each agent's load\n"
+    "• `status` open cases by state, the oldest unclaimed, SLA risk, each agent's load, "
+    "each source's health\n"
     "• `mine` the cases you hold\n"
     "• `find <text or @handle>` cases by author or text, e.g. `/mentions find @ann`\n"
     "• `templates` the reply templates\n"
-    "• `report [today|7d|30d]` and `export [range]` KPIs for leads\n"
+    "• `report [today|7d|30d|YYYY-MM-DD..YYYY-MM-DD] [network]` KPIs for leads, e.g. "
+    "`/mentions report 7d mastodon`\n"
+    "• `export [audit] [range]` a CSV of the cases (or the audit log) as a file\n"
     "• `help` this message"
 )
-
-
-def _age(since: datetime | None, now: datetime) -> str:
-    if since is None:
-        return "-"
-    minutes = max(0, int((now - since).total_seconds() // 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h {minutes % 60} min"
-    return f"{minutes // 1440} days"
 
 
 def _line(record: CaseRecord) -> str:
@@ -48,41 +45,24 @@ def _line(record: CaseRecord) -> str:
 
 
 async def status_text(deps: Deps) -> str:
-    status = await team_status(deps.services)
-    states = " · ".join(
-        f"{s.value.replace('_', ' ')} *{status.by_state.get(s.value, 0)}*"
-        for s in State if s != State.CLOSED
-    )
-    lines = [f"*Open cases:* {states}"]
-    if status.oldest_unclaimed_id is not None:
-        age = _age(status.oldest_unclaimed_since, status.now)
-        lines.append(f"*Oldest unclaimed:* #{status.oldest_unclaimed_id}, waiting {age}")
-    else:
-        lines.append("*Oldest unclaimed:* none — the queue is clear")
-    if status.load:
-        load = ", ".join(f"<@{u}> {n}" for u, n in sorted(status.load.items()))
-        lines.append(f"*Load:* {load}")
-    parked = status.outbox.get("parked", 0)
-    pending = status.outbox.get("pending", 0) + status.outbox.get("leased", 0)
-    lines.append(f"*Outbox:* {pending} waiting, {parked} failed")
-    lines.extend(
-        f"*Source {escape_and_truncate(src.source, 64)}:* "
-        + ("healthy" if not src.failures else
-           f"failing ({src.failures}×): {escape_and_truncate(src.last_error or '', 200)}")
-        for src in status.sources
-    )
-    return "\n".join(lines)
+    return format_status(await team_status(deps.services))
 
 
-async def answer(deps: Deps, body: dict[str, Any]) -> str:
+async def answer(deps: Deps, body: dict[str, Any]) -> str | Deferred:
     words = (body.get("text") or "").strip().split(maxsplit=1)
     sub = words[0].lower() if words else "help"
     rest = words[1] if len(words) > 1 else ""
     actor = await actor_of(deps, body)
-    if actor.role is Role.NONE:
-        return "Only members of the care team can use `/mentions`."
+    try:
+        authorize(actor, sub if sub in POLICY else "help")
+    except NotAllowed as exc:
+        await refuse(deps, body, exc)
+        return ("Only members of the care team can use `/mentions`."
+                if actor.role is Role.NONE else str(exc))
     if sub == "status":
         return await status_text(deps)
+    if sub in ("report", "export"):
+        return await prepare(deps, body, actor, sub, rest)
     if sub == "mine":
         cases = await my_cases(deps.services, actor.user_id)
         return "\n".join(_line(c) for c in cases) if cases else "You hold no open cases."
@@ -90,7 +70,7 @@ async def answer(deps: Deps, body: dict[str, Any]) -> str:
         if not rest.strip():
             return "Tell me what to look for, e.g. `/mentions find @ann`."
         found = await find_cases(deps.services, rest)
-        return "\n".join(_line(c) for c in found) if found else "No case matches that."
+        return found_text(rest, found, by_handle=is_handle_query(rest), limit=FIND_LIMIT)
     extra = deps.extras.get("commands", {})
     if sub in extra:
         return str(await extra[sub](deps, body, actor, rest))
@@ -98,15 +78,21 @@ async def answer(deps: Deps, body: dict[str, Any]) -> str:
     return prefix + HELP
 
 
-async def handle_mentions(deps: Deps, ack: Ack, body: dict[str, Any]) -> None:
+async def handle_mentions(deps: Deps, ack: Ack, body: dict[str, Any],
+                          respond: Respond | None = None) -> None:
     try:
-        text = await answer(deps, body)
+        result = await answer(deps, body)
     except Exception as exc:
-        text = explain(exc)
-    await ack(text=text, response_type="ephemeral")
+        result = explain(exc)
+    if isinstance(result, Deferred):
+        await ack(text=result.ack_text, response_type="ephemeral")
+        if respond is not None:
+            await run_deferred(result, respond)
+        return
+    await ack(text=result, response_type="ephemeral")
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.command("/mentions")
-    async def _mentions(ack: Ack, body: dict[str, Any]) -> None:
-        await handle_mentions(deps, ack, body)
+    async def _mentions(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await handle_mentions(deps, ack, body, respond)

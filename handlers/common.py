@@ -7,7 +7,9 @@ from typing import Any
 
 from bot.domain.lifecycle import Actor, IllegalTransition, NotAllowed
 from bot.services.cases import AlreadyClaimed, CaseNotFound, ChangedMeanwhile
-from bot.slack.ids import BadButtonValue
+from bot.services.refusals import record_refusal
+from bot.services.replies import DraftNotCurrent
+from bot.slack.ids import BadButtonValue, ButtonValue
 from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -18,6 +20,7 @@ USER_FACING: tuple[type[Exception], ...] = (
     BadButtonValue,
     CaseNotFound,
     ChangedMeanwhile,
+    DraftNotCurrent,
     IllegalTransition,
     NotAllowed,
     ValueError,
@@ -64,6 +67,48 @@ async def tell(deps: Deps, body: dict[str, Any], text: str) -> None:
         await deps.notifier.ephemeral(channel, user, text)
     except Exception as exc:
         log.warning("could not send an ephemeral message: %s", exc.__class__.__name__)
+
+
+# Refusals worth recording: who tried what, and why the bot said no.
+REFUSALS: tuple[type[Exception], ...] = (
+    AlreadyClaimed,
+    BadButtonValue,
+    CaseNotFound,
+    ChangedMeanwhile,
+    DraftNotCurrent,
+    IllegalTransition,
+    NotAllowed,
+)
+
+
+def _operation(body: dict[str, Any]) -> str:
+    if body.get("command"):
+        words = str(body.get("text") or "").split(maxsplit=1)
+        return f"command:{words[0].lower() if words else 'help'}"
+    view = body.get("view") or {}
+    if body.get("type") == "view_submission":
+        return f"view:{view.get('callback_id')}"
+    return f"action:{first_action(body).get('action_id')}"
+
+
+def _claimed_value(body: dict[str, Any]) -> tuple[int | None, str | None]:
+    raw = first_action(body).get("value") or (body.get("view") or {}).get("private_metadata")
+    try:
+        return ButtonValue.unpack(raw).case_id, None
+    except BadButtonValue:
+        return None, None if raw is None else str(raw)
+
+
+async def refuse(deps: Deps, body: dict[str, Any], exc: Exception) -> str:
+    """`explain(exc)`, after putting a refusal in the audit log (every decision is there)."""
+    if isinstance(exc, REFUSALS):
+        case_id, raw_value = _claimed_value(body)
+        await record_refusal(
+            deps.services, actor_id=user_id(body) or "unknown", operation=_operation(body),
+            reason=str(exc), case_id=case_id,
+            detail={"team_id": team_id(body), "value": raw_value,
+                    "error": exc.__class__.__name__})
+    return explain(exc)
 
 
 def explain(exc: Exception) -> str:

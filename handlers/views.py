@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.services.cases import close_case, parse_outcome
 from bot.slack.ids import BLOCK_NOTE, BLOCK_OUTCOME, VIEW_CLOSE, ButtonValue
-from handlers.common import actor_of, explain
+from handlers.common import actor_of, refuse
 from handlers.deps import Deps
 
 Ack = Callable[..., Awaitable[Any]]
@@ -39,7 +39,8 @@ async def handle_close_submit(deps: Deps, ack: Ack, body: dict[str, Any]) -> Non
         await close_case(deps.services, value.case_id, actor, outcome,
                          field_value(view, BLOCK_NOTE))
     except Exception as exc:
-        await ack(response_action="errors", errors={BLOCK_OUTCOME: explain(exc)})
+        reason = await refuse(deps, body, exc)
+        await ack(response_action="errors", errors={BLOCK_OUTCOME: reason})
         return
     finally:
         deps.wake()

@@ -13,7 +13,16 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests import secret_scan
 from tests.stack import Stack, start_stack
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    secret_scan.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    secret_scan.report(session)
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 

@@ -14,12 +14,24 @@ from pydantic import SecretStr
 
 from bot.connectors.signing import sign
 from bot.sandbox.emulator import SlackEmulator
-from bot.settings import Environment, FileConfig, Settings, SlackConfig, SourceConfig
+from bot.settings import (
+    Environment,
+    FileConfig,
+    ReliabilityConfig,
+    RepliesConfig,
+    Settings,
+    SlackConfig,
+    SlaConfig,
+    SourceConfig,
+)
+from bot.socket_mode import SocketModeGateway
+from bot.triage.settings import TriageSettings
 from bot.web import create_app
 from bot.wiring import Components, build
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-0000-token"
+APP_TOKEN = "xapp-1-test-0000-token"
 WEBHOOK_SECRET = "webhook-secret"
 LEAD = "U0LEAD1"
 ANN = "U0AGENT1"
@@ -70,29 +82,52 @@ class Stack:
 
 
 def test_settings(database_url: str, api_url: str, reply_url: str | None = None,
+                  *, socket_mode: bool = False, replies: dict[str, Any] | None = None,
+                  sources: list[SourceConfig] | None = None,
+                  secrets: dict[str, str] | None = None, sla: dict[str, Any] | None = None,
+                  triage: dict[str, Any] | None = None,
                   **slack: Any) -> Settings:
     env = Environment(
         slack_bot_token=SecretStr(BOT_TOKEN),
-        slack_signing_secret=SecretStr(SIGNING_SECRET),
+        # Socket Mode needs no signing secret: leaving it out proves HTTP mode stays shut.
+        slack_signing_secret=None if socket_mode else SecretStr(SIGNING_SECRET),
+        slack_app_token=SecretStr(APP_TOKEN) if socket_mode else None,
         slack_api_url=api_url,
         database_url=database_url,
     )
     file = FileConfig(
         slack=SlackConfig(leads=[LEAD], **slack),
+        replies=RepliesConfig(**(replies or {})),
+        sla=SlaConfig.model_validate(sla or {}),
+        triage=TriageSettings.model_validate(triage or {}),
+        # Scenario tests do not measure Slack's pace (tests/reliability does).
+        reliability=ReliabilityConfig(pace_scale=1000.0),
         sources=[SourceConfig(name="web", kind="generic", secret_env="WEB_SECRET",
-                              reply_url=reply_url, reply_limit=500)],
+                              reply_url=reply_url, reply_limit=500,
+                              allow_private_url=True),  # the reply sink is on loopback
+                 *(sources or [])],
     )
-    return Settings(env=env, file=file, secrets={"WEB_SECRET": WEBHOOK_SECRET})
+    return Settings(env=env, file=file, secrets={"WEB_SECRET": WEBHOOK_SECRET, **(secrets or {})})
 
 
 @asynccontextmanager
 async def start_stack(database_url: str, tmp_path: Path, reply_url: str | None = None,
+                      *, socket_mode: bool = False, replies: dict[str, Any] | None = None,
+                      sources: list[SourceConfig] | None = None,
+                      secrets: dict[str, str] | None = None,
+                      sla: dict[str, Any] | None = None, clock: FakeClock | None = None,
+                      triage: dict[str, Any] | None = None,
                       **slack: Any) -> AsyncIterator[Stack]:
-    emulator = SlackEmulator(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+    """With `socket_mode`, Slack's requests travel over the bot's WebSocket, not HTTP."""
+    emulator = SlackEmulator(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN,
+                             app_token=APP_TOKEN)
     api_url = await emulator.start()
-    clock = FakeClock()
-    components = await build(test_settings(database_url, api_url, reply_url, **slack),
-                             clock=clock)
+    clock = clock or FakeClock()
+    components = await build(
+        test_settings(database_url, api_url, reply_url, socket_mode=socket_mode,
+                      replies=replies, sources=sources, secrets=secrets, sla=sla,
+                      triage=triage, **slack),
+        clock=clock)
     app = create_app(components, background=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -101,10 +136,18 @@ async def start_stack(database_url: str, tmp_path: Path, reply_url: str | None =
     host, port = runner.addresses[0][:2]
     url = f"http://{host}:{port}/"
     emulator.request_url = f"{url}slack/events"
+    gateway = None
+    if socket_mode:
+        emulator.use_socket_mode()
+        gateway = SocketModeGateway(components, APP_TOKEN)
+        await gateway.start()
+        await emulator.socket_mode.wait_connected()
     http = ClientSession()
     try:
         yield Stack(emulator=emulator, components=components, url=url, clock=clock, http=http)
     finally:
+        if gateway is not None:
+            await gateway.close()
         await http.close()
         await runner.cleanup()
         await emulator.stop()

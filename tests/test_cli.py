@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -64,10 +71,55 @@ def test_check_config_names_missing_secrets(tmp_path: Path) -> None:
     assert "reply_url: 'ftp://example' is not an http(s) URL" in result.stdout
 
 
-def test_run_without_credentials_explains_and_exits_2(tmp_path: Path) -> None:
-    result = run(["run"], tmp_path)
+def test_run_without_credentials_starts_the_sandbox(tmp_path: Path) -> None:
+    """No SLACK_BOT_TOKEN: `run` serves the sandbox page on loopback and prints its address;
+    SIGTERM stops it cleanly."""
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("SLACK_", "DATABASE_URL", "MENTIONDESK_", "PORT"))}
+    base.update({"PORT": "0", "MENTIONDESK_CONFIG": str(tmp_path / "mentiondesk.toml")})
+    process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=base,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stdout or []],
+                     daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        address = None
+        while address is None:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0 and process.poll() is None, "the sandbox did not start"
+            with contextlib.suppress(queue.Empty):
+                found = re.search(r"http://127\.0\.0\.1:\d+/", lines.get(timeout=remaining))
+                address = found.group(0) if found else None
+        with urllib.request.urlopen(address, timeout=10) as page:
+            assert page.status == 200 and "mentiondesk sandbox" in page.read().decode()
+        with urllib.request.urlopen(f"{address}sandbox/state?user=U0LEAD1", timeout=10) as st:
+            state = json.load(st)
+        assert {u["id"]: u["role"] for u in state["users"]}["U0LEAD1"] == "lead"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    # A fresh temporary database per sandbox run: nothing is left in the working folder.
+    assert not (tmp_path / "mentiondesk.db").exists()
+
+
+def test_web_without_credentials_explains_and_exits_2(tmp_path: Path) -> None:
+    result = run(["web"], tmp_path)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "SLACK_BOT_TOKEN" in result.stderr
+
+
+def test_run_with_token_but_no_signing_secret_exits_2(tmp_path: Path) -> None:
+    result = run(["run"], tmp_path, SLACK_BOT_TOKEN="xoxb-1-2")
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_migrate_and_bad_usage(tmp_path: Path) -> None:

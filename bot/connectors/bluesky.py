@@ -224,7 +224,7 @@ def parse_notifications(data: Any) -> ParseResult:
                 raise MentionError("uri or indexedAt is missing")
             items.append(Item(key, post_to_mention(element, listen=NOTIFICATIONS,
                                                    reason=str(reason))))
-        except (MentionError, KeyError, TypeError, ValueError) as exc:
+        except (MentionError, AttributeError, KeyError, TypeError, ValueError) as exc:
             items.append(Item(key, None))
             skipped.append(
                 f"bluesky: notification {element.get('uri') or f'#{index}'} skipped: {_why(exc)}")
@@ -247,7 +247,7 @@ def parse_search(data: Any, *, listen: str) -> ParseResult:
             if key is None:
                 raise MentionError("uri or indexedAt is missing")
             items.append(Item(key, post_to_mention(element, listen=listen, reason="search")))
-        except (MentionError, KeyError, TypeError, ValueError) as exc:
+        except (MentionError, AttributeError, KeyError, TypeError, ValueError) as exc:
             items.append(Item(key, None))
             skipped.append(
                 f"bluesky: post {element.get('uri') or f'#{index}'} skipped: {_why(exc)}")

@@ -12,10 +12,12 @@ message stays direct), prefixed with the author's `@acct`, and sent with an
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -33,6 +35,7 @@ from bot.connectors.base import (
     TransientError,
 )
 from bot.connectors.html_text import html_to_text
+from bot.connectors.streams import Streamed, StreamEvent, StreamOpened, Unreadable
 from bot.domain.length import counter_for
 from bot.domain.mention import Author, Mention, MentionError, SourceKind, parse_timestamp
 from bot.settings import SourceConfig
@@ -87,7 +90,7 @@ def parse_notifications(data: Any, instance: str) -> ParseResult:
             mention = status_to_mention(status, instance, listen=NOTIFICATIONS)
             mention.extra["notification_id"] = str(ident)
             mentions.append(mention)
-        except (MentionError, KeyError, TypeError, ValueError) as exc:
+        except (MentionError, AttributeError, KeyError, TypeError, ValueError) as exc:
             skipped.append(f"mastodon: notification {ident or f'#{index}'} skipped: {_why(exc)}")
     return ParseResult(tuple(mentions), tuple(skipped), _newest(ids), len(data))
 
@@ -109,7 +112,7 @@ def parse_statuses(data: Any, instance: str, *, listen: str) -> ParseResult:
             if status.get("reblog"):
                 continue
             mentions.append(status_to_mention(status, instance, listen=listen))
-        except (MentionError, KeyError, TypeError, ValueError) as exc:
+        except (MentionError, AttributeError, KeyError, TypeError, ValueError) as exc:
             skipped.append(f"mastodon: post {ident or f'#{index}'} skipped: {_why(exc)}")
     return ParseResult(tuple(mentions), tuple(skipped), _newest(ids), len(data))
 
@@ -303,12 +306,18 @@ class MastodonConnector:
         account = status.get("account") if isinstance(status, dict) else None
         if not isinstance(account, dict) or not account.get("acct"):
             raise PermanentError("mastodon: the post's author could not be read")
+        text = with_mention(request.text, str(account["acct"]))
+        length = self._limits.count(text)
+        if length > self._limits.max_length:
+            raise PermanentError(
+                f"mastodon: with the @{str(account['acct']).lstrip('@')} prefix the reply is "
+                f"{length}/{self._limits.max_length} characters; shorten it")
         response = await http.call(
             self._session, "POST", f"{self._base}/api/v1/statuses", network=NETWORK,
             timeout_seconds=self._timeout, retry_after=_RATE,
             headers={**self._auth, "Idempotency-Key": request.idempotency_key},
             json_body={
-                "status": with_mention(request.text, str(account["acct"])),
+                "status": text,
                 "in_reply_to_id": status_id,
                 "visibility": reply_visibility(status.get("visibility"), self._most_public),
             },
@@ -324,20 +333,43 @@ class MastodonConnector:
     def reply_limits(self) -> ReplyLimits:
         return self._limits
 
+    def reply_limits_for_mention(self, mention: Mention) -> ReplyLimits:
+        """Limits that count the `@acct ` prefix the reply will carry, so a draft that fits
+        the modal also fits once posted."""
+        acct = str(mention.extra.get("acct") or mention.author.handle or "").lstrip("@")
+        if not acct:
+            return self._limits
+        count = self._limits.count
+        return dataclasses.replace(self._limits,
+                                   count=lambda text: count(with_mention(text, acct)))
+
     def reply_allowed(self, mention: Mention) -> tuple[bool, str]:
         return True, ""
 
     async def stream(self) -> AsyncIterator[Mention]:
-        """Mentions as the streaming API pushes them (server-sent events), until it ends.
+        """Mentions as the streaming API pushes them, until the stream ends (unreadable
+        items are logged and skipped)."""
+        async with contextlib.aclosing(self.stream_events()) as events:
+            async for event in events:
+                if isinstance(event, Streamed):
+                    yield event.mention
+                elif isinstance(event, Unreadable):
+                    log.warning("%s: %s", self.name, event.reason)
 
-        Streaming has no cursor: polling `fetch` stays the source of truth and picks up
-        anything missed while the stream was down (duplicates are ignored on ingest).
+    async def stream_events(self) -> AsyncGenerator[StreamEvent, None]:
+        """The `user:notification` stream (server-sent events: `event: notification` with
+        the Notification as `data`, `:thump` heartbeats) until it ends.
+
+        Mention notifications come back exactly as `fetch` would read them; their position
+        is the notification id, the same id `fetch` pages by with `min_id`.
         """
         url = f"{self._streaming}/api/v1/streaming/user/notification"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout,
                                         sock_read=self._stream_idle)
         try:
-            async with self._session.get(url, headers=self._auth, timeout=timeout) as response:
+            async with self._session.get(url, headers={**self._auth,
+                                                       "Accept": "text/event-stream"},
+                                         timeout=timeout) as response:
                 if response.status == 429:
                     wait = _RATE(response.headers)
                     raise RateLimited("mastodon: streaming rate limited",
@@ -346,13 +378,14 @@ class MastodonConnector:
                     raise TransientError(f"mastodon: streaming server error {response.status}")
                 if response.status != 200:
                     raise PermanentError(f"mastodon: streaming refused (HTTP {response.status})")
+                yield StreamOpened()
                 event = ""
                 data: list[str] = []
                 async for raw in response.content:
                     line = raw.decode("utf-8", "replace").rstrip("\r\n")
                     if not line:
-                        if mention := self._stream_event(event, "\n".join(data)):
-                            yield mention
+                        if found := self._stream_event(event, "\n".join(data)):
+                            yield found
                         event, data = "", []
                     elif line.startswith(":"):
                         continue
@@ -368,17 +401,28 @@ class MastodonConnector:
         except aiohttp.ClientError as exc:
             raise TransientError(f"mastodon: stream failed ({exc.__class__.__name__})") from exc
 
-    def _stream_event(self, event: str, data: str) -> Mention | None:
+    def _stream_event(self, event: str, data: str) -> StreamEvent | None:
         if event != "notification" or not data:
             return None
         try:
-            result = parse_notifications([json.loads(data)], self._instance)
-        except (ValueError, PermanentError):
-            log.warning("%s: unreadable streaming event skipped", self.name)
-            return None
-        for reason in result.skipped:
-            log.warning("%s: %s", self.name, reason)
-        return result.mentions[0] if result.mentions else None
+            item = json.loads(data)
+        except ValueError:
+            return Unreadable("mastodon: streamed notification skipped: data is not JSON")
+        result = parse_notifications([item], self._instance)
+        if result.mentions:
+            return Streamed(result.mentions[0], result.newest_id)
+        if result.skipped:
+            return Unreadable(result.skipped[0], result.newest_id)
+        return None
+
+    def advance_cursor(self, cursor: str | None, position: str) -> str | None:
+        """The cursor with the notifications position moved up to `position`, if it is newer."""
+        positions = _decode_cursor(cursor)
+        current = positions.get(NOTIFICATIONS)
+        if current is not None and _id_key(current) >= _id_key(position):
+            return cursor
+        positions[NOTIFICATIONS] = position
+        return json.dumps(positions, sort_keys=True, separators=(",", ":"))
 
 
 def config_problems(source: SourceConfig, env: Mapping[str, str]) -> list[str]:
@@ -424,5 +468,5 @@ def build(
         most_public=str(source.option("reply_visibility", "public")),
         streaming_url=source.option("streaming_url"),
         stream_idle_seconds=float(source.option("stream_idle_seconds", 90.0)),
-        stream_enabled=bool(source.option("stream", False)),
+        stream_enabled=bool(source.option("streaming", source.option("stream", False))),
     )

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from bot.connectors.base import (
+    ConnectorError,
     Page,
     PermanentError,
     PostedReply,
@@ -74,7 +75,9 @@ def verify_signature(app_secret: bytes, raw_body: bytes, header: str | None) -> 
     if not app_secret or not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret, raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header.removeprefix("sha256=").strip().lower(), expected)
+    offered = header.removeprefix("sha256=").strip().lower()
+    # Bytes, not str: compare_digest raises on non-ASCII str, and a forged header may be.
+    return hmac.compare_digest(offered.encode("utf-8", "replace"), expected.encode())
 
 
 def parse_webhook(payload: Any) -> list[Mention | Skipped]:
@@ -374,7 +377,26 @@ class MetaConnector:
         reply_id = data.get("id") if isinstance(data, dict) else None
         if not reply_id:
             raise PermanentError("Meta accepted the reply but returned no id")
-        return PostedReply(external_id=str(reply_id))
+        return PostedReply(external_id=str(reply_id),
+                           url=await self._reply_url(mention, str(reply_id)))
+
+    async def _reply_url(self, mention: Mention, reply_id: str) -> str:
+        """Where people see the reply. Facebook links a comment's reply from the comment's own
+        link; Instagram comments have no permalink, so the post's is looked up (best effort:
+        the reply is already published, a failed lookup only leaves the link out)."""
+        if mention.source == "facebook":
+            if not mention.url or "comment_id=" not in mention.url:
+                return ""
+            return f"{mention.url}&reply_comment_id={reply_id.rsplit('_', 1)[-1]}"
+        media_id = str(mention.thread_id or "")
+        if mention.external_id.startswith(_MENTION_PREFIX) or not media_id:
+            return mention.url
+        try:
+            data = await self._call("GET", f"/{media_id}", params={"fields": "permalink"})
+        except ConnectorError:
+            return ""
+        link = data.get("permalink") if isinstance(data, dict) else None
+        return link if isinstance(link, str) and is_http_url(link) else ""
 
     def reply_limits(self) -> ReplyLimits:
         return counter_for("meta", self._reply_limit or INSTAGRAM_COMMENT_LIMIT)

@@ -196,6 +196,17 @@ def parse_comment_response(data: Any) -> PostedReply:
                        url=f"{WEB_URL}{permalink}" if permalink.startswith("/") else permalink)
 
 
+def find_own_reply(listing: ParseResult, parent: str, text: str) -> PostedReply | None:
+    """A comment of ours answering `parent` with `text` (whitespace aside), if one exists."""
+    wanted = " ".join(text.split())
+    for item in listing.items:
+        mention = item.mention
+        if (mention is not None and mention.in_reply_to == parent
+                and " ".join(mention.text.split()) == wanted):
+            return PostedReply(external_id=item.fullname, url=mention.url)
+    return None
+
+
 def _retry_in(message: str) -> float:
     match = _RETRY_IN.search(message)
     if not match:
@@ -256,6 +267,7 @@ class RedditConnector:
         self._clock = clock
         self._token: str | None = None
         self._token_expires = 0.0
+        self._posted: dict[str, PostedReply] = {}
         self._blocked_until = 0.0
 
     # -- protocol ---------------------------------------------------------------------------
@@ -283,15 +295,38 @@ class RedditConnector:
         return Page(mentions=mentions, cursor=json.dumps(state, sort_keys=True), more=more)
 
     async def post_reply(self, request: ReplyRequest) -> PostedReply:
+        """Comment once. Reddit has no idempotency key, so a retry first looks for the comment
+        an earlier attempt may have left (its answer lost on the way back)."""
         allowed, reason = self.reply_allowed(request.mention)
         if not allowed:
             raise PermanentError(reason)
-        data = await self._post("/api/comment", {
-            "thing_id": request.mention.external_id,
-            "text": request.text,
-            "api_type": "json",
-        })
-        return parse_comment_response(data)
+        if request.idempotency_key in self._posted:
+            return self._posted[request.idempotency_key]
+        if existing := await self._existing_comment(request):
+            self._posted[request.idempotency_key] = existing
+            return existing
+        try:
+            data = await self._post("/api/comment", {
+                "thing_id": request.mention.external_id,
+                "text": request.text,
+                "api_type": "json",
+            })
+        except RateLimited:
+            raise
+        except TransientError:
+            if existing := await self._existing_comment(request):
+                self._posted[request.idempotency_key] = existing
+                return existing
+            raise
+        posted = parse_comment_response(data)
+        self._posted[request.idempotency_key] = posted
+        return posted
+
+    async def _existing_comment(self, request: ReplyRequest) -> PostedReply | None:
+        """Our newest comments, searched for this text under this parent."""
+        data = await self._get(f"/user/{quote(self._username)}/comments",
+                               {"sort": "new", "limit": "100", "raw_json": "1"})
+        return find_own_reply(parse_listing(data), request.mention.external_id, request.text)
 
     def reply_limits(self) -> ReplyLimits:
         return counter_for("reddit", self._reply_limit)

@@ -78,7 +78,11 @@ def parse_feed(body: bytes, *, source: str, received_at: datetime,
     or the site is broken); an entry without an id or link is skipped with its reason.
     """
     headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    except (UnicodeDecodeError, ValueError) as exc:  # feedparser lets some bad bytes escape
+        raise PermanentError(f"the answer is not a readable feed ({exc.__class__.__name__})"
+                             ) from exc
     if not _field(parsed, "version") and not _field(parsed, "entries"):
         problem = _field(parsed, "bozo_exception")
         detail = f" ({problem.__class__.__name__})" if problem else ""

@@ -46,7 +46,7 @@ TWEET_FIELDS = (
 USER_FIELDS = "username,name,public_metrics,verified"
 EXPANSIONS = "author_id,referenced_tweets.id"
 MENTIONS, SEARCH = "mentions", "search"
-REPLY_REFUSED = "X allows replies only to posts that mention or quote @{handle}"
+REPLY_REFUSED = "X only allows replies where the author mentioned or quoted the brand (@{handle})"
 _RATE = http.wait_until_epoch("x-rate-limit-reset")
 _URL = re.compile(r"https?://\S+")
 
@@ -100,12 +100,12 @@ def parse_timeline(
         raise PermanentError(f"x: unexpected answer: {http.error_reason(data) or 'no data'}")
     users = {
         str(user["id"]): user
-        for user in includes.get("users", []) or []
+        for user in _list(includes.get("users"))
         if isinstance(user, dict) and "id" in user
     }
     referenced = {
         str(tweet["id"]): tweet
-        for tweet in includes.get("tweets", []) or []
+        for tweet in _list(includes.get("tweets"))
         if isinstance(tweet, dict) and "id" in tweet
     }
     mentions: list[Mention] = []
@@ -113,7 +113,7 @@ def parse_timeline(
     for index, tweet in enumerate(tweets):
         try:
             mentions.append(_mention(tweet, users, referenced, listen, brand_user_id))
-        except (MentionError, KeyError, TypeError, ValueError) as exc:
+        except (MentionError, AttributeError, KeyError, TypeError, ValueError) as exc:
             ident = tweet.get("id") if isinstance(tweet, dict) else None
             skipped.append(f"x: post {ident or f'#{index}'} skipped: {_why(exc)}")
     newest, token = meta.get("newest_id"), meta.get("next_token")
@@ -123,6 +123,11 @@ def parse_timeline(
         newest_id=str(newest) if newest else None,
         next_token=str(token) if token else None,
     )
+
+
+def _list(value: Any) -> list[Any]:
+    """An `includes` member, or nothing when X sent something other than a list."""
+    return value if isinstance(value, list) else []
 
 
 def _why(exc: Exception) -> str:

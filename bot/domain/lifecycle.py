@@ -119,10 +119,37 @@ class Actor:
 
 SYSTEM = Actor(user_id="mentiondesk", role=Role.LEAD)
 
-# Actions a holder-guard applies to: on a claimed case only its claimer or a lead may act.
-_HOLDER_ACTIONS = frozenset(
-    {Action.RELEASE, Action.SUBMIT_DRAFT, Action.AUTO_APPROVE, Action.CLOSE}
-)
+class Rule(StrEnum):
+    """Who may do something. Roles come from the server (`RolePolicy`), never from a card."""
+
+    MEMBER = "any care-team member (agent or lead)"
+    HOLDER_OR_LEAD = "the case's claimer or a lead (any member while it is unclaimed)"
+    LEAD_NOT_DRAFTER = "a lead who did not write the draft"
+    LEAD = "a lead"
+    SYSTEM = "mentiondesk itself, never a person"
+
+
+# The one authorization table: every guard below reads it, and SECURITY.md prints it.
+# Keys are lifecycle actions plus the operations that are not transitions.
+POLICY: dict[str, Rule] = {
+    Action.CLAIM: Rule.MEMBER,
+    Action.RELEASE: Rule.HOLDER_OR_LEAD,
+    Action.SUBMIT_DRAFT: Rule.HOLDER_OR_LEAD,
+    Action.AUTO_APPROVE: Rule.HOLDER_OR_LEAD,
+    Action.APPROVE: Rule.LEAD_NOT_DRAFTER,
+    Action.REJECT: Rule.LEAD_NOT_DRAFTER,
+    Action.MARK_REPLIED: Rule.SYSTEM,
+    Action.CLOSE: Rule.HOLDER_OR_LEAD,
+    Action.REOPEN: Rule.SYSTEM,
+    "retry_reply": Rule.HOLDER_OR_LEAD,
+    "status": Rule.MEMBER,
+    "mine": Rule.MEMBER,
+    "find": Rule.MEMBER,
+    "templates": Rule.MEMBER,
+    "help": Rule.MEMBER,
+    "report": Rule.LEAD,
+    "export": Rule.LEAD,
+}
 
 
 def check_member(actor: Actor) -> None:
@@ -130,11 +157,33 @@ def check_member(actor: Actor) -> None:
         raise NotAllowed("Only members of the care team can work on mentions.")
 
 
-def check_may_act(actor: Actor, action: Action, assignee: str | None) -> None:
-    """Only the claimer (or a lead) acts on a claimed case; anyone on the team may claim."""
+def authorize(actor: Actor, operation: str, *, assignee: str | None = None,
+              drafter: str | None = None) -> None:
+    """Raise `NotAllowed` unless `POLICY` lets `actor` do `operation`. Unknown operations are
+    refused: a new action must be added to the table before anyone may use it."""
+    rule = POLICY.get(operation)
+    if rule is None:
+        raise NotAllowed("That is not something mentiondesk lets anyone do.")
+    if rule is Rule.SYSTEM:
+        if actor != SYSTEM:
+            raise NotAllowed("Only mentiondesk itself does that.")
+        return
     check_member(actor)
-    if action in _HOLDER_ACTIONS and assignee and assignee != actor.user_id and not actor.is_lead:
-        raise NotAllowed(f"This case is claimed by <@{assignee}>: only they or a lead can do that.")
+    if rule is Rule.HOLDER_OR_LEAD:
+        if assignee and assignee != actor.user_id and not actor.is_lead:
+            raise NotAllowed(
+                f"This case is claimed by <@{assignee}>: only they or a lead can do that.")
+    elif rule is Rule.LEAD:
+        if not actor.is_lead:
+            raise NotAllowed("Only a lead can do that.")
+    elif rule is Rule.LEAD_NOT_DRAFTER and drafter is not None:
+        check_may_decide(actor, drafter)
+
+
+def check_may_act(actor: Actor, action: Action, assignee: str | None) -> None:
+    """Only the claimer (or a lead) acts on a claimed case; anyone on the team may claim.
+    Decisions on drafts are completed by `check_may_decide`, which knows the drafter."""
+    authorize(actor, action, assignee=assignee)
 
 
 def check_may_decide(actor: Actor, drafter: str) -> None:

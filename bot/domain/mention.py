@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -58,7 +59,10 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, bool):
         raise MentionError("created_at must be a timestamp")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise MentionError(f"created_at is not a usable epoch timestamp: {value!r}") from exc
     if not isinstance(value, str) or not value.strip():
         raise MentionError("created_at must be an ISO-8601 timestamp")
     text = value.strip()
@@ -81,10 +85,21 @@ def _str_field(data: dict[str, Any], key: str, *, required: bool = False) -> str
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise MentionError(f"field '{key}' must be a string")
-    text = str(value)
+    text = storable_text(str(value))
     if required and not text.strip():
         raise MentionError(f"field '{key}' must not be empty")
     return text
+
+
+# Neither can be stored as text (PostgreSQL refuses NUL; UTF-8 cannot encode a lone surrogate,
+# which JSON's `\ud800` escape can still produce). A customer's post is never dropped for it:
+# each such character becomes U+FFFD, visibly, and everything else is kept as sent.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(value: str) -> str:
+    """`value` with NUL and unpaired surrogates replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", value)
 
 
 def mention_from_dict(data: Any) -> Mention:
@@ -121,7 +136,7 @@ def mention_from_dict(data: Any) -> Mention:
     return Mention(
         source=source,
         external_id=external_id,
-        text=data["text"],
+        text=storable_text(data["text"]),
         created_at=created_at,
         author=author,
         url=_str_field(data, "url"),

@@ -37,6 +37,7 @@ from bot.sandbox.payloads import (
     missing_required,
     view_values,
 )
+from bot.sandbox.socket_mode import SocketModeHub, SocketSender
 from bot.sandbox.state import (
     DEFAULT_CHANNELS,
     DEFAULT_USERS,
@@ -87,6 +88,7 @@ class SlackEmulator:
         app_id: str = "A0MENTDSK",
         bot_id: str = "B0MENTDSK",
         verification_token: str = "sandbox-verification-token",
+        app_token: str = "xapp-sandbox-app-token",
         clock: Callable[[], float] = time.time,
         users: Iterable[User] = DEFAULT_USERS,
         channels: Iterable[Channel] = DEFAULT_CHANNELS,
@@ -102,12 +104,15 @@ class SlackEmulator:
             usergroups=usergroups,
         )
         self.api = WebApi(self.workspace, self._report, lambda: self.base_url)
-        self.sender = SlackSender(request_url, signing_secret)
+        self.sender: SlackSender | SocketSender = SlackSender(request_url, signing_secret)
+        self.socket_mode = SocketModeHub(app_token, app_id)
         self.calls: list[ApiCall] = []
         self.violations: list[str] = []
         self.view_errors: dict[str, dict[str, str]] = {}
         self.faults = Faults(clock)
         self._changed = asyncio.Condition()
+        self.closing = False
+        self.version = 0
         self._base_url: str | None = None
         self._runner: web.AppRunner | None = None
         self.app = self._build_app()
@@ -119,6 +124,7 @@ class SlackEmulator:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         app.router.add_post("/response/{key}", self._handle_response_url)
+        app.router.add_get("/socket-mode/{ticket}", self.socket_mode.handle_socket)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -135,6 +141,8 @@ class SlackEmulator:
         return self.api_url
 
     async def stop(self) -> None:
+        self.closing = True
+        await self._notify()  # long-polling readers (the sandbox page) return at once
         self.release_delays()
         await self.sender.close()
         if self._runner is not None:
@@ -215,10 +223,12 @@ class SlackEmulator:
             raw.update({k: v for k, v in form.items() if isinstance(v, str)})
         return raw
 
+    def use_socket_mode(self) -> None:
+        """Deliver requests over the app's Socket Mode connection instead of HTTP posts."""
+        self.sender = SocketSender(self.socket_mode)
+
     def _auth_error(self, request: web.Request, raw: dict[str, Any]) -> str | None:
-        header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
-        token = token or raw.get("token")
+        token = _token(request, raw)
         if not token:
             return "not_authed"
         return None if token == self.bot_token else "invalid_auth"
@@ -240,6 +250,9 @@ class SlackEmulator:
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after)
                 raise ApiError(fault.error)
+            if method == "apps.connections.open":
+                raise ApiReply(self.socket_mode.open_connection(_token(request, raw),
+                                                                self.base_url))
             handler = self.api.handlers.get(method)
             if handler is None:
                 self._report(method, [Problem("/", f"unknown Web API method {method!r}")])
@@ -254,6 +267,8 @@ class SlackEmulator:
             body = handler(parsed)
         except ApiError as exc:
             body = exc.body()
+        except ApiReply as reply:
+            body = reply.body
         self.calls.append(ApiCall(method, args, at, status, body.get("error")))
         await self._notify()
         delay = self.faults.take_delay(method)
@@ -331,7 +346,12 @@ class SlackEmulator:
 
     async def _notify(self) -> None:
         async with self._changed:
+            self.version += 1
             self._changed.notify_all()
+
+    async def changed(self) -> None:
+        """Something the page shows changed outside the emulator (a demo reply, a problem)."""
+        await self._notify()
 
     async def wait_for(self, predicate: Callable[[], T],
                        timeout: float = 5.0) -> T:  # noqa: ASYNC109 - the test-facing API
@@ -464,23 +484,50 @@ class SlackEmulator:
 
     async def click_in_view(self, user: str, view_id: str, action_id: str,
                             value: str | None = None, block_id: str | None = None, *,
+                            typed: Mapping[str, Any] | None = None,
                             signing: Signing = Signing.VALID) -> BotResponse:
-        """A button pressed inside a modal or the App Home."""
+        """A button pressed inside a modal or the App Home. `typed` is what the user has
+        entered so far (as for `submit_view`); Slack reports it in the view's state."""
         view = self._view(view_id)
+        if typed:
+            view.values = view_values(view, typed)
         block, element = find_element(view.blocks, action_id, block_id)
         chosen = value if value is not None else element.get("value")
         return await self._view_action(user, view, block, element, chosen, signing)
 
     async def select_in_view(self, user: str, view_id: str, action_id: str, value: str,
                              block_id: str | None = None, *,
+                             typed: Mapping[str, Any] | None = None,
                              signing: Signing = Signing.VALID) -> BotResponse:
         """An option chosen in a select inside a modal or the App Home; the choice is kept
         in the view's state, as Slack keeps it, for the later submission."""
         view = self._view(view_id)
+        if typed:
+            view.values = view_values(view, typed)
         block, element = find_element(view.blocks, action_id, block_id)
         view.values.setdefault(str(block.get("block_id")), {})[action_id] = (
             element_state(element, value))
         return await self._view_action(user, view, block, element, value, signing)
+
+    async def type_in_view(self, user: str, view_id: str, action_id: str, text: str,
+                           block_id: str | None = None, *,
+                           typed: Mapping[str, Any] | None = None,
+                           signing: Signing = Signing.VALID) -> BotResponse | None:
+        """The user types until a text input holds `text`. As in Slack, the app hears of it
+        only when the input block has `dispatch_action` and the element's
+        `dispatch_action_config` asks for `on_character_entered`; otherwise nothing is sent
+        and None is returned (the text is still kept for the submission). `typed` is what
+        the user entered elsewhere in the view, as for `submit_view`."""
+        view = self._view(view_id)
+        if typed:
+            view.values = view_values(view, typed)
+        block, element = find_element(view.blocks, action_id, block_id)
+        view.values.setdefault(str(block.get("block_id")), {})[action_id] = (
+            element_state(element, text))
+        triggers = (element.get("dispatch_action_config") or {}).get("trigger_actions_on")
+        if not block.get("dispatch_action") or "on_character_entered" not in (triggers or []):
+            return None
+        return await self._view_action(user, view, block, element, text, signing)
 
     async def _view_action(self, user: str, view: StoredView, block: Mapping[str, Any],
                            element: Mapping[str, Any], value: Any,
@@ -633,6 +680,20 @@ class SlackEmulator:
         if home is not None:
             event["view"] = self.api.render_view(home)
         return await self.send_event(event, signing=signing)
+
+
+class ApiReply(Exception):
+    """A method answered outside the bot-token handlers (the app-token ones)."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body.get("error"))
+        self.body = body
+
+
+def _token(request: web.Request, raw: Mapping[str, Any]) -> str | None:
+    header = request.headers.get("Authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+    return token or raw.get("token")
 
 
 def _json_or_none(response: BotResponse) -> Any:

@@ -18,6 +18,7 @@ from bot.domain.lifecycle import (
 )
 from bot.services.context import Services
 from bot.services.effects import Effect
+from bot.services.groups import close_duplicates
 from db.store import CaseRecord, Tx
 
 NOTE_LIMIT = 2000
@@ -135,6 +136,8 @@ async def close_case(
         Action.CLOSE,
         values=lambda now: {"outcome": outcome, "note": note, "closed_at": now},
         payload={"outcome": outcome, "note": note},
+        # A group's lead closes its still-open members as duplicates in the same commit.
+        after=lambda tx, lead, now: close_duplicates(tx, lead, actor, now),
     )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bot.services.triage import Triage
 from db.store import Database
 
 Clock = Callable[[], datetime]
@@ -25,3 +26,4 @@ class Services:
     approvals_channel: str = "C0APPROVALS"
     approval_in_thread: bool = False
     allow_preapproved_without_approval: bool = False
+    triage: Triage = field(default_factory=Triage)

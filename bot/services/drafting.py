@@ -10,6 +10,7 @@ from bot.domain.length import LengthCheck, check_with, counter_for
 from bot.render import RenderError, ReplyContext, ReplyTemplate, render_reply, value_errors
 from bot.services.replies import DraftInput
 from bot.slack.ids import BLOCK_TEMPLATE, BLOCK_TEXT, VAR_BLOCK_PREFIX
+from bot.slack.text import escape_mrkdwn
 from db.store import CaseRecord, mention_of
 
 
@@ -58,9 +59,31 @@ def limits_for(connectors: Mapping[str, Any], record: CaseRecord) -> ReplyLimits
     """The reply limits of the case's source: its connector's, else its network's defaults."""
     connector = connectors.get(record.case.source_name)
     if connector is not None:
+        # Mastodon prefixes the author's @acct: the reply is measured with it.
+        per_mention = getattr(connector, "reply_limits_for_mention", None)
+        if per_mention is not None:
+            with_prefix: ReplyLimits = per_mention(mention_of(record.mention))
+            return with_prefix
         limits: ReplyLimits = connector.reply_limits()
         return limits
     return counter_for(record.mention.source)
+
+
+def reply_possible(connectors: Mapping[str, Any], record: CaseRecord) -> tuple[bool, str]:
+    """Whether the case's source can publish a reply to this mention, and if not, why.
+
+    Sources without a connector, connectors that cannot reply at all (RSS, Hacker News, X
+    without a user token, a webhook source without `reply_url`) and mentions the network
+    will not let us answer all say no: drafting a reply there would only end in a refusal.
+    """
+    connector = connectors.get(record.case.source_name)
+    if connector is None or not connector.can_reply:
+        return False, (f"Replies cannot be posted to '{record.case.source_name}' from here; "
+                       "answer on the network and close the case with an outcome.")
+    allowed, why = connector.reply_allowed(mention_of(record.mention))
+    if not allowed:
+        return False, f"This mention cannot be answered from here: {escape_mrkdwn(why)}"
+    return True, ""
 
 
 def measure(limits: ReplyLimits, record: CaseRecord, text: str) -> LengthCheck:

@@ -18,6 +18,7 @@ from bot.domain.lifecycle import (
     Actor,
     NotAllowed,
     State,
+    authorize,
     check_may_decide,
 )
 from bot.services.cases import transition
@@ -30,7 +31,9 @@ from db.store import CaseRecord, Tx
 REASON_LIMIT = 1000
 
 
-class DraftNotCurrent(Exception):
+class DraftNotCurrent(NotAllowed):
+    """Approving or rejecting a draft that was decided, superseded or replaced meanwhile."""
+
     def __init__(self) -> None:
         super().__init__("That draft is no longer the current one; nothing was changed.")
 
@@ -104,16 +107,22 @@ async def approve_draft(
     services: Services, case_id: int, draft_id: int, actor: Actor,
     edited_text: str | None = None, length: LengthCheck | None = None,
 ) -> CaseRecord:
+    """Approve the current draft, as written or with the lead's edit (`edited_text`, measured
+    by the caller for the network as `length`). An edit keeps the agent's text on the row."""
     draft = await _current_draft(services, draft_id, case_id)
     check_may_decide(actor, draft.author)
-    if edited_text is not None and length is not None and not length.ok:
-        raise TooLong(length.detail)
-    edited = edited_text is not None and edited_text.strip() != draft.text.strip()
+    if edited_text is not None:
+        edited_text = edited_text.strip()
+        if length is None:
+            raise ValueError("An edited reply must be measured before it is approved.")
+        if not length.ok:
+            raise TooLong(length.detail)
+    edited = edited_text is not None and edited_text != draft.text.strip()
 
     async def after(tx: Tx, _record: CaseRecord, now: datetime) -> None:
         values: dict[str, Any] = {"decided_by": actor.user_id, "decided_at": now}
         if edited:
-            values.update(text=edited_text, edited=True)
+            values.update(text=edited_text, original_text=draft.text, edited=True)
         if not await tx.decide_draft(draft_id, "approved", **values):
             raise DraftNotCurrent
         await tx.enqueue(Effect.REPLY_POST, now=now, case_id=case_id,
@@ -185,8 +194,7 @@ async def retry_reply(services: Services, case_id: int, actor: Actor) -> None:
         record = await tx.get_case(case_id)
         if record is None or record.case.state != State.APPROVED or not record.case.reply_error:
             raise NotAllowed("There is no failed reply to retry on this case.")
-        if record.case.assignee not in (None, actor.user_id) and not actor.is_lead:
-            raise NotAllowed("Only the claimer or a lead can retry this reply.")
+        authorize(actor, "retry_reply", assignee=record.case.assignee)
         draft = await tx.latest_draft(case_id)
         if draft is None or draft.status != "approved" or draft.id is None:
             raise NotAllowed("There is no approved reply to retry on this case.")

@@ -46,7 +46,7 @@ class RolePolicy:
             return None
         now = self.monotonic()
         cached = self._cache.get(group)
-        if cached is not None and now - cached[0] < self.cache_seconds:
+        if cached is not None and 0 <= now - cached[0] < self.cache_seconds:
             return cached[1]
         try:
             members: frozenset[str] | None = frozenset(await self.lookup(group))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.slack.cards import network_label, safe_link
-from bot.slack.ids import ACTION_APPROVE, ACTION_REJECT, ButtonValue
+from bot.slack.ids import ACTION_APPROVE, ACTION_APPROVE_EDIT, ACTION_REJECT, ButtonValue
 from bot.slack.text import escape_and_truncate, quote_block
 from db.models import DraftRow
 from db.store import CaseRecord
@@ -27,21 +27,28 @@ def approval_blocks(record: CaseRecord, draft: DraftRow, length_detail: str
     blocks: list[dict[str, Any]] = [
         _section(title),
         _section("*They wrote*\n" + quote_block(mention.text, 1200)),
-        _section(f"*Proposed reply* by <@{draft.author}>\n" + quote_block(draft.text, 2500)),
-        {"type": "context", "elements": [{"type": "mrkdwn", "text":
-            f"template: {template} · {escape_and_truncate(length_detail, 200)}"
-            + (" · edited by the agent" if draft.edited else "")}]},
+        _section(f"*Proposed reply* by <@{draft.author}>\n"
+                 + quote_block(draft.original_text or draft.text, 2500)),
     ]
+    if draft.original_text is not None:
+        blocks.append(_section(f"*Published as edited by <@{draft.decided_by}>*\n"
+                               + quote_block(draft.text, 2500)))
+    agent_edit = draft.edited and draft.original_text is None
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+        f"template: {template} · {escape_and_truncate(length_detail, 200)}"
+        + (" · edited by the agent" if agent_edit else "")}]})
     value = ButtonValue(case.id or 0, draft.id).pack()
     if draft.status == "pending":
         blocks.append({"type": "actions", "block_id": f"approval_{draft.id}", "elements": [
             {"type": "button", "action_id": ACTION_APPROVE, "style": "primary", "value": value,
              "text": {"type": "plain_text", "text": "Approve"}},
+            {"type": "button", "action_id": ACTION_APPROVE_EDIT, "value": value,
+             "text": {"type": "plain_text", "text": "Edit & approve"}},
             {"type": "button", "action_id": ACTION_REJECT, "style": "danger", "value": value,
              "text": {"type": "plain_text", "text": "Reject"}},
         ]})
     elif draft.status == "approved":
-        edited = " (edited by the lead)" if draft.decided_by and draft.edited else ""
+        edited = " (edited by the lead)" if draft.original_text is not None else ""
         blocks.append(_section(f":white_check_mark: Approved by <@{draft.decided_by}>{edited}"))
     elif draft.status == "rejected":
         reason = escape_and_truncate(draft.reason or "", 800)

@@ -23,7 +23,9 @@ from bot.slack.ids import (
     VIEW_CLOSE,
     ButtonValue,
 )
+from bot.slack.sla_badge import sla_badge
 from bot.slack.text import escape_and_truncate, quote_block
+from bot.slack.triage_card import CardExtras, triage_lines
 from db.store import CaseRecord
 
 NETWORK_LABELS = {
@@ -88,7 +90,7 @@ def slack_date(at: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
     return f"<!date^{int(at.timestamp())}^{fmt}|{fallback}>"
 
 
-def _buttons(record: CaseRecord) -> list[dict[str, Any]]:
+def _buttons(record: CaseRecord, can_reply: bool = True) -> list[dict[str, Any]]:
     case = record.case
     value = ButtonValue(case.id or 0).pack()
     claim = {"action_id": ACTION_CLAIM, "label": "Claim", "value": value, "style": "primary"}
@@ -98,13 +100,13 @@ def _buttons(record: CaseRecord) -> list[dict[str, Any]]:
     close = {"action_id": ACTION_CLOSE, "label": "Close", "value": value}
     retry = {"action_id": ACTION_RETRY, "label": "Retry", "value": value, "style": "danger"}
     state = State(case.state)
-    can_draft = case.reply_error is None or state != State.APPROVED
+    can_draft = can_reply and (case.reply_error is None or state != State.APPROVED)
     by_state: dict[State, list[dict[str, Any]]] = {
         State.NEW: [claim, close],
         State.CLAIMED: [release, draft, close] if can_draft else [release, close],
         State.AWAITING_APPROVAL: [close],
         State.APPROVED: [retry, close] if case.reply_error else [close],
-        State.REPLIED: [draft, close],
+        State.REPLIED: [draft, close] if can_draft else [close],
         State.CLOSED: [],
     }
     return by_state[state]
@@ -136,8 +138,21 @@ def _status(record: CaseRecord) -> str:
     return closed
 
 
-def card_context(record: CaseRecord, *, reply_text: str | None = None) -> dict[str, Any]:
-    """Everything the card template shows, already safe for Slack."""
+def _with_reply_note(record: CaseRecord, status: str) -> str:
+    """Say why an open case cannot be answered on its network (noted by the connector at
+    ingest, e.g. X only allows replies to posts that mention or quote the brand)."""
+    why = record.mention.extra.get("reply_blocked")
+    if not isinstance(why, str) or not why or record.case.state == State.CLOSED:
+        return status
+    note = f":no_entry_sign: {escape_and_truncate(why, 300)}"
+    return f"{status}\n{note}" if status else note
+
+
+def card_context(record: CaseRecord, *, reply_text: str | None = None,
+                 can_reply: bool = True, now: datetime | None = None,
+                 extras: CardExtras | None = None) -> dict[str, Any]:
+    """Everything the card template shows, already safe for Slack. Without `can_reply` (the
+    source cannot publish replies) there is no `Draft reply` button."""
     case, mention = record.case, record.mention
     name = escape_and_truncate(mention.author_name, 80) if mention.author_name else ""
     handle = escape_and_truncate(mention.author_handle, 80) if mention.author_handle else ""
@@ -149,8 +164,8 @@ def card_context(record: CaseRecord, *, reply_text: str | None = None) -> dict[s
     link = safe_link(mention.url, "Open original")
     meta_parts = [link] if link else []
     meta_parts += [f"posted {slack_date(mention.published_at)}", f"case #{case.id}"]
-    if case.priority and case.priority != "normal":
-        meta_parts.append(f"priority *{case.priority}*")
+    if case.sla_due_at and case.first_reply_at is None and case.state != State.CLOSED:
+        meta_parts.append(sla_badge(case.sla_due_at, now))
     reply = ""
     if reply_text and case.state in (State.REPLIED, State.CLOSED):
         posted = safe_link(case.reply_url or "", "view reply")
@@ -162,9 +177,10 @@ def card_context(record: CaseRecord, *, reply_text: str | None = None) -> dict[s
         "header": header,
         "body": body,
         "meta": " · ".join(meta_parts),
-        "status": _status(record),
+        "triage": triage_lines(record, extras),
+        "status": _with_reply_note(record, _status(record)),
         "reply": reply,
-        "buttons": _buttons(record),
+        "buttons": _buttons(record, can_reply),
     }
 
 
@@ -175,10 +191,11 @@ def fallback_text(record: CaseRecord) -> str:
     return f"{network_label(mention.source)} mention from {handle} (case #{record.case.id})"
 
 
-def render_card(renderer: BlockRenderer, record: CaseRecord, *, reply_text: str | None = None
-                ) -> Card:
-    blocks = renderer.render_blocks("cards/case.json.j2",
-                                    **card_context(record, reply_text=reply_text))
+def render_card(renderer: BlockRenderer, record: CaseRecord, *, reply_text: str | None = None,
+                can_reply: bool = True, now: datetime | None = None,
+                extras: CardExtras | None = None) -> Card:
+    blocks = renderer.render_blocks("cards/case.json.j2", **card_context(
+        record, reply_text=reply_text, can_reply=can_reply, now=now, extras=extras))
     return Card(blocks=blocks, text=fallback_text(record))
 
 

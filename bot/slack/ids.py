@@ -18,6 +18,8 @@ ACTION_REJECT = "draft.reject"
 ACTION_RETRY = "reply.retry"
 ACTION_LINK = "mention.open"
 ACTION_TEMPLATE_PICK = "draft.template"
+ACTION_DRAFT_INPUT = "draft.input"
+ACTION_APPROVE_EDIT = "draft.approve_edit"
 
 VIEW_CLOSE = "case.close"
 VIEW_DRAFT = "case.draft"

@@ -1,5 +1,10 @@
-"""The draft and reject modals. The draft modal is rebuilt whenever the agent picks a template,
-so it always prompts for exactly that template's variables and shows a counted preview."""
+"""The draft, reject and edit-and-approve modals.
+
+The draft modal is rebuilt whenever the agent picks a template or types (its inputs dispatch
+`block_actions` on every character), so it always prompts for exactly that template's
+variables and shows a preview counted the way the network counts. Input block ids never change
+between rebuilds, so Slack keeps what the person typed.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from bot.domain.length import LengthCheck
 from bot.render import ReplyTemplate
 from bot.slack.cards import network_label
 from bot.slack.ids import (
+    ACTION_DRAFT_INPUT,
     ACTION_TEMPLATE_PICK,
     BLOCK_REASON,
     BLOCK_TEMPLATE,
     BLOCK_TEXT,
     VAR_BLOCK_PREFIX,
+    VIEW_APPROVE_EDIT,
     VIEW_DRAFT,
     VIEW_REJECT,
     ButtonValue,
@@ -23,6 +31,8 @@ from bot.slack.text import escape_and_truncate, quote_block, safe_plain
 from db.store import CaseRecord
 
 TEXT_MAX = 10_000
+TEXT_INPUT_MAX = 3000
+LIVE = {"trigger_actions_on": ["on_character_entered"]}
 
 
 def _plain(text: str, limit: int = 75) -> dict[str, Any]:
@@ -56,7 +66,8 @@ def draft_modal(
     *,
     values: Mapping[str, str] | None = None,
     preview: str | None = None,
-    length_detail: str = "",
+    length: LengthCheck | None = None,
+    note: str = "",
 ) -> dict[str, Any]:
     case, mention = record.case, record.mention
     values = values or {}
@@ -84,18 +95,17 @@ def draft_modal(
         for variable in selected.variables:
             blocks.append(_variable_block(variable, values.get(variable.name)))
         blocks.append({
-            "type": "input", "block_id": BLOCK_TEXT, "optional": True,
+            "type": "input", "block_id": BLOCK_TEXT, "optional": True, "dispatch_action": True,
             "label": _plain("Final text (optional: edit the rendered reply)"),
             "hint": _plain("Leave empty to send the template as rendered.", 150),
-            "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
-                        "max_length": 3000},
+            "element": {"type": "plain_text_input", "action_id": ACTION_DRAFT_INPUT,
+                        "multiline": True, "max_length": TEXT_INPUT_MAX,
+                        "dispatch_action_config": LIVE},
         })
         if preview:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text":
                 "*Preview*\n" + quote_block(preview, 2500)}})
-        if length_detail:
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
-                           "text": escape_and_truncate(length_detail, 300)}]})
+        blocks.extend(length_blocks(length, note))
     view: dict[str, Any] = {
         "type": "modal",
         "callback_id": VIEW_DRAFT,
@@ -109,23 +119,37 @@ def draft_modal(
     return view
 
 
+def length_blocks(length: LengthCheck | None, note: str = "") -> list[dict[str, Any]]:
+    """The length line under a preview; over the limit it is a warning nobody can miss."""
+    if length is not None and not length.ok:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text":
+                 ":warning: *Too long to send:* " + escape_and_truncate(length.detail, 300)
+                 + "\nShorten it; it cannot be submitted like this."}}]
+    text = length.detail if length is not None else note
+    if not text:
+        return []
+    return [{"type": "context", "elements": [{"type": "mrkdwn",
+             "text": escape_and_truncate(text, 300)}]}]
+
+
 def _variable_block(variable: Any, current: str | None) -> dict[str, Any]:
     block_id = f"{VAR_BLOCK_PREFIX}{variable.name}"
     label = _plain(variable.label or variable.name, 2000)
     initial = current if current is not None else (variable.default or None)
     if variable.choices:
         element: dict[str, Any] = {
-            "type": "static_select", "action_id": "value",
+            "type": "static_select", "action_id": ACTION_DRAFT_INPUT,
             "options": [_option(str(c), str(c)) for c in variable.choices[:100]],
         }
         if initial in variable.choices:
             element["initial_option"] = _option(str(initial), str(initial))
     else:
-        element = {"type": "plain_text_input", "action_id": "value", "max_length": 500}
+        element = {"type": "plain_text_input", "action_id": ACTION_DRAFT_INPUT,
+                   "max_length": 500, "dispatch_action_config": LIVE}
         if initial:
             element["initial_value"] = str(initial)[:500]
     return {"type": "input", "block_id": block_id, "optional": not variable.required,
-            "label": label, "element": element}
+            "dispatch_action": True, "label": label, "element": element}
 
 
 def reject_modal(case_id: int, draft_id: int) -> dict[str, Any]:
@@ -142,4 +166,30 @@ def reject_modal(case_id: int, draft_id: int) -> dict[str, Any]:
             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
                         "max_length": 1000},
         }],
+    }
+
+
+def approve_edit_modal(
+    case_id: int, draft_id: int, text: str, length: LengthCheck | None, *, agent: str
+) -> dict[str, Any]:
+    """The lead's edit of a draft before approving it; the agent's text stays on record."""
+    return {
+        "type": "modal",
+        "callback_id": VIEW_APPROVE_EDIT,
+        "private_metadata": ButtonValue(case_id, draft_id).pack(),
+        "title": _plain("Edit & approve", 24),
+        "submit": _plain("Approve & send", 24),
+        "close": _plain("Cancel", 24),
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text":
+                f"Case #{case_id} · draft by <@{agent}>. Your edit is what gets published; "
+                "the original stays on record."}]},
+            {"type": "input", "block_id": BLOCK_TEXT, "dispatch_action": True,
+             "label": _plain("Reply text"),
+             "element": {"type": "plain_text_input", "action_id": ACTION_DRAFT_INPUT,
+                         "multiline": True, "max_length": TEXT_INPUT_MAX,
+                         "initial_value": text[:TEXT_INPUT_MAX],
+                         "dispatch_action_config": LIVE}},
+            *length_blocks(length),
+        ],
     }

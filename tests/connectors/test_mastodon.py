@@ -352,8 +352,10 @@ async def test_reply_refused_carries_mastodon_reason(fake: FakeMastodon,
                                                      session: aiohttp.ClientSession) -> None:
     fake.add_mention(10, 100, "ann", "@acme hi")
     mention = (await connector(fake, session).fetch(None)).mentions[0]
+    # Configured for a larger limit than this instance really has: the instance refuses.
     with pytest.raises(PermanentError, match="character limit of 500 exceeded"):
-        await connector(fake, session).post_reply(reply_request(mention, "x" * 600))
+        await connector(fake, session, reply_limit=1000).post_reply(
+            reply_request(mention, "x" * 600))
 
 
 async def test_reply_limits_count_links_as_23(fake: FakeMastodon,
@@ -362,6 +364,28 @@ async def test_reply_limits_count_links_as_23(fake: FakeMastodon,
     assert limits.max_length == 1000
     assert limits.count("see https://example.com/" + "a" * 80) == 4 + 23
     assert connector(fake, session).reply_limits().max_length == 500
+
+
+async def test_reply_length_counts_the_acct_prefix(fake: FakeMastodon,
+                                                   session: aiohttp.ClientSession) -> None:
+    masto = connector(fake, session)
+    fake.add_mention(1, 100, "bob", "@acme hi")
+    (mention,) = (await masto.fetch(None)).mentions
+    limits = masto.reply_limits_for_mention(mention)
+
+    assert limits.count("thanks") == len("@bob thanks")
+    assert limits.count("@bob thanks") == len("@bob thanks")  # already addressed: no prefix
+    # `@user@domain` counts as `@user`, as Mastodon counts it.
+    remote = Mention(source="mastodon", external_id="9", text="x", created_at=datetime.now(UTC),
+                     author=Author(handle="@ann@example.social"),
+                     extra={"acct": "ann@example.social"})
+    assert masto.reply_limits_for_mention(remote).count("thanks") == len("@ann thanks")
+
+    text = "a" * 496  # fits alone, not with "@bob " in front
+    assert masto.reply_limits().count(text) <= 500 < limits.count(text)
+    with pytest.raises(PermanentError, match=r"@bob prefix the reply is 501/500"):
+        await masto.post_reply(reply_request(mention, text))
+    assert fake.created == []
 
 
 # --- streaming ---------------------------------------------------------------------------

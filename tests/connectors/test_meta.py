@@ -234,9 +234,13 @@ async def test_instagram_comment_reply(fake: FakeGraph, session: aiohttp.ClientS
     (mention,) = mentions(parse_webhook(load("instagram_comments.json")))
     posted = await connector(fake, session).post_reply(reply(mention, "Check your DMs!"))
     assert posted.external_id == "1187654321100002"
-    (call,) = fake.requests
+    call, lookup = fake.requests
     assert call.path == "/v21.0/17865799348089039/replies"
     assert form(call.body) == {"message": "Check your DMs!"}
+    # Instagram comments have no permalink: the card links the post the reply sits under.
+    assert (lookup.method, lookup.path) == ("GET", "/v21.0/18012345678901234")
+    assert lookup.arg("fields") == "permalink"
+    assert posted.url == f"https://www.instagram.com/p/{fake.shortcode}/"
 
 
 async def test_instagram_mention_reply(fake: FakeGraph, session: aiohttp.ClientSession) -> None:

@@ -406,3 +406,36 @@ def test_config_problems_name_every_missing_piece(session: aiohttp.ClientSession
         assert needle in text
     with pytest.raises(PermanentError):
         build(source, session, {})
+
+
+async def test_retried_reply_finds_the_comment_instead_of_posting_twice(
+    fake: FakeReddit, session: aiohttp.ClientSession
+) -> None:
+    mention = parse_listing(load("inbox_mentions.json")).mentions[0]
+    first = await connector(fake, session).post_reply(request(mention, "Sorry! Please DM us."))
+    # The process crashed before recording the reply; the outbox retries from a new process.
+    again = await connector(fake, session).post_reply(request(mention, "Sorry!  Please DM us."))
+
+    assert again.external_id == first.external_id == "t1_lq8f6f6"
+    assert fake.comment_count == 1
+    assert len(fake.seen("/api/comment", "POST")) == 1
+    lookup = fake.seen("/user/acme_support/comments")[-1]
+    assert (lookup.arg("sort"), lookup.arg("limit")) == ("new", "100")
+
+
+async def test_a_comment_lost_in_a_timeout_is_found_right_away(
+    fake: FakeReddit, session: aiohttp.ClientSession
+) -> None:
+    mention = parse_listing(load("inbox_mentions.json")).mentions[0]
+    reddit = connector(fake, session, timeout=0.5)
+    fake.lose_next_answer = True
+    # The lookup before posting, then the post that times out, then the lookup that finds it.
+    fake.script(path="/user/", body={"kind": "Listing", "data": {"children": [],
+                                                                  "after": None}})
+
+    posted = await reddit.post_reply(request(mention, "Thanks for waiting"))
+
+    assert posted.external_id == "t1_lq8f6f6"
+    assert fake.comment_count == 1
+    again = await reddit.post_reply(request(mention, "Thanks for waiting"))
+    assert again == posted and fake.comment_count == 1

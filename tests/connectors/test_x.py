@@ -224,7 +224,7 @@ async def test_keyword_search_runs_with_mentions_and_deduplicates(
     assert x.reply_allowed(by_id["301"]) == (
         False, REPLY_REFUSED.format(handle=BRAND_HANDLE))
     assert REPLY_REFUSED.format(handle=BRAND_HANDLE) == (
-        "X allows replies only to posts that mention or quote @AcmeCare")
+        "X only allows replies where the author mentioned or quoted the brand (@AcmeCare)")
 
 
 async def test_reply_allowed_for_quotes_of_the_brand(fake: FakeX,

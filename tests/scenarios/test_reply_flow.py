@@ -13,6 +13,7 @@ from bot.slack.ids import (
     ACTION_CLAIM,
     ACTION_CLOSE,
     ACTION_DRAFT,
+    ACTION_DRAFT_INPUT,
     ACTION_REJECT,
     ACTION_TEMPLATE_PICK,
 )
@@ -49,11 +50,14 @@ async def submit_draft(stack: Stack, card: object, eta: str = "by 6 pm") -> obje
     await stack.emulator.click(ANN, MENTIONS, card.ts, ACTION_DRAFT,  # type: ignore[attr-defined]
                                button(card, "Draft reply")["value"])
     view = stack.emulator.open_views(ANN)[-1]
+    updates = len(stack.emulator.calls_to("views.update"))
     await stack.emulator.select_in_view(ANN, view.id, ACTION_TEMPLATE_PICK, "apology_outage")
+    # The pick is acked first and the modal rebuilt afterwards, as Slack expects.
+    await stack.emulator.wait_for_call("views.update", updates + 1)
     view = stack.emulator.open_views(ANN)[-1]
     block_ids = [b.get("block_id") for b in view.blocks]
     assert "var__eta" in block_ids and "var__channel" in block_ids
-    return await stack.emulator.submit_view(ANN, view.id, {"var__eta": {"value": eta}})
+    return await stack.emulator.submit_view(ANN, view.id, {"var__eta": {ACTION_DRAFT_INPUT: eta}})
 
 
 async def test_full_reply_loop(rstack: Stack, sink: ReplySink) -> None:
@@ -67,7 +71,7 @@ async def test_full_reply_loop(rstack: Stack, sink: ReplySink) -> None:
     assert len(approvals) == 1
     request = approvals[0]
     assert "We expect it to be fixed by 6 pm" in json.dumps(request.blocks)
-    assert labels(request) == ["Approve", "Reject"]
+    assert labels(request) == ["Approve", "Edit & approve", "Reject"]
     value = button(request, "Approve")["value"]
 
     # A non-lead's approval is refused and changes nothing.
@@ -116,6 +120,7 @@ async def test_reject_sends_reason_to_agent(rstack: Stack, sink: ReplySink) -> N
     thread = stack.emulator.replies(MENTIONS, stack.cards()[0].ts)
     notes = [m.text for m in thread if "rejected" in (m.text or "")]
     assert notes and "Too vague &lt;!here&gt;" in notes[0]
+    assert notes[0].startswith(f"<@{ANN}> ")  # the agent is mentioned, so Slack notifies them
     assert sink.received == []
 
 
@@ -160,4 +165,5 @@ async def test_crash_between_approval_and_delivery_posts_once(
         await restarted.drain()
         await restarted.drain()
         assert len(sink.received) == 1
+        assert sink.keys == ["mentiondesk-reply-1"]
         assert (await case_row(restarted, 1)).state == "replied"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from typing import Any
@@ -55,6 +56,11 @@ class FakeMastodon(FakeServer):
         self.notifications: list[dict[str, Any]] = []
         self.tags: dict[str, list[dict[str, Any]]] = {}
         self.stream_events: list[tuple[str, Any]] = []
+        self.live = False
+        self.stream_available = True
+        self.streams_opened = 0
+        self._streams: list[asyncio.Queue[bytes | None]] = []
+        self._stream_change = asyncio.Condition()
         self.created: list[dict[str, Any]] = []
         self._by_key: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(200_000_000_000_000_000)
@@ -143,15 +149,58 @@ class FakeMastodon(FakeServer):
             self._by_key[key] = new
         return json_response(new)
 
+    # --- streaming: `stream_events` are sent on connect; with `live`, the connection then
+    # stays open and gets whatever `push`/`post_mention` send, until `drop_streams`.
+
+    def push(self, event: str, payload: Any) -> None:
+        """Send one event to every open stream (a str payload is sent as is, malformed or not)."""
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        for queue in self._streams:
+            queue.put_nowait(f"event: {event}\ndata: {data}\n\n".encode())
+
+    def post_mention(self, notification_id: int, status_id: int, acct: str, text: str
+                     ) -> dict[str, Any]:
+        """A new mention, as the instance has it: listed for polls and pushed to streams."""
+        self.add_mention(notification_id, status_id, acct, text)
+        self.push("notification", self.notifications[-1])
+        return self.notifications[-1]
+
+    def drop_streams(self) -> None:
+        for queue in self._streams:
+            queue.put_nowait(None)
+
+    async def wait_streams(self, opened: int) -> None:
+        """Until `opened` stream connections have been accepted in all."""
+        async with self._stream_change:
+            await self._stream_change.wait_for(lambda: self.streams_opened >= opened)
+
+    async def close(self) -> None:
+        self.drop_streams()
+        await super().close()
+
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         if refused := self._refused(request):
             return refused
+        if not self.stream_available:
+            return json_response({"error": "Streaming is unavailable"}, 503)
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        await response.write(b":)\n\n")
+        await response.write(b":)\n")
         for event, payload in self.stream_events:
             data = payload if isinstance(payload, str) else json.dumps(payload)
             await response.write(f"event: {event}\ndata: {data}\n\n".encode())
-            await response.write(b":thump\n\n")
+            await response.write(b":thump\n")
+        if self.live:
+            self._streams.append(queue)
+            async with self._stream_change:
+                self.streams_opened += 1
+                self._stream_change.notify_all()
+            try:
+                while (chunk := await queue.get()) is not None:
+                    await response.write(chunk)
+                    await response.write(b":thump\n")
+            finally:
+                self._streams.remove(queue)
         await response.write_eof()
         return response

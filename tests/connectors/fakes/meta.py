@@ -36,6 +36,7 @@ class FakeGraph(FakeServer):
         super().__init__()
         self.next_id = 1187654321100001
         self.mentioned_comment: Any = load("mentioned_comment.json")
+        self.shortcode = "DCzX3vLsQ9a"
         for edge in ("comments", "replies", "mentions"):
             self.app.router.add_post(f"{VERSION}/{{node}}/{edge}", self._create)
         self.app.router.add_get(f"{VERSION}/{{node}}", self._read)
@@ -60,4 +61,10 @@ class FakeGraph(FakeServer):
 
     async def _read(self, request: web.Request) -> web.Response:
         refused = self._refused(request)
-        return refused if refused is not None else json_response(self.mentioned_comment)
+        if refused is not None:
+            return refused
+        if request.query.get("fields") == "permalink":  # an IG Media's public link
+            node = request.match_info["node"]
+            return json_response({"permalink": f"https://www.instagram.com/p/{self.shortcode}/",
+                                  "id": node})
+        return json_response(self.mentioned_comment)

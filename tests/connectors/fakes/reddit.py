@@ -5,6 +5,7 @@ Listings are served newest first and paged with `limit` / `after` (a fullname), 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -43,11 +44,16 @@ class FakeReddit(FakeServer):
         self.expires_in = 86400
         self.token = "tok-1"
         self.comment_answer: Any = load("comment_ok.json")
+        self.own_comments: list[dict[str, Any]] = []
+        self.comment_count = 0
+        self.lose_next_answer = False  # the comment is made, the answer never arrives
+        self._answer_lost = asyncio.Event()
         self.app.router.add_post("/api/v1/access_token", self._token)
         self.app.router.add_get("/message/mentions", self._mentions)
         self.app.router.add_get("/search", self._search)
         self.app.router.add_get("/r/{subs}/search", self._search)
         self.app.router.add_post("/api/comment", self._comment)
+        self.app.router.add_get("/user/{name}/comments", self._user_comments)
 
     def add_newest(self, *items: dict[str, Any]) -> None:
         self.inbox[0:0] = list(items)
@@ -78,7 +84,26 @@ class FakeReddit(FakeServer):
     async def _comment(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return json_response({"message": "Unauthorized", "error": 401}, status=401)
+        fields = form(self.requests[-1].body)
+        things = (self.comment_answer.get("json", {}).get("data") or {}).get("things") or []
+        if things:
+            self.comment_count += 1
+            thing = json.loads(json.dumps(things[0]))
+            thing["data"].update(parent_id=fields.get("thing_id"), body=fields.get("text"))
+            self.own_comments.insert(0, thing)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            await self._answer_lost.wait()
         return json_response(self.comment_answer)
+
+    async def close(self) -> None:
+        self._answer_lost.set()
+        await super().close()
+
+    async def _user_comments(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return json_response({"message": "Unauthorized", "error": 401}, status=401)
+        return json_response(_page(self.own_comments, request))
 
 
 def _page(items: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:

@@ -1,0 +1,211 @@
+"""Queries triage needs, run inside the caller's transaction (`Tx`).
+
+Kept apart from `db/store.py` so the triage pipeline's reads sit in one place: the author's
+history, the recent cases grouping is rebuilt from, the shared spike state and what the
+cards and alerts show about groups, customers and topics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+
+from bot.domain.lifecycle import OPEN_STATES, Outcome
+from db.models import CaseRow, MentionRow, TriageStateRow
+from db.store import CaseRecord, Tx
+
+SPIKE_STATE = "spikes"
+RECENT_TEXTS_PER_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorCases:
+    """Earlier cases of one author on one network (spam excluded)."""
+
+    count: int = 0
+    recent_texts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CaseHistory:
+    """What a card says about the author's earlier cases."""
+
+    count: int
+    last_case_id: int | None = None
+    last_outcome: str | None = None
+    last_state: str | None = None
+    last_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecentCase:
+    case_id: int
+    group_id: int | None
+    created_at: datetime
+    source: str
+    external_id: str
+    text: str
+
+
+async def lock_state(tx: Tx, name: str, now: datetime) -> dict[str, Any]:
+    """The named state, locked until the transaction ends, so ingests run one at a time.
+
+    On PostgreSQL the row lock serialises every process; SQLite's `BEGIN IMMEDIATE` already
+    lets one writer in at a time.
+    """
+    stmt = tx._insert(TriageStateRow).values(name=name, data={}, updated_at=now)
+    await tx.session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+    pick = select(TriageStateRow.data).where(TriageStateRow.name == name)
+    if tx.dialect == "postgresql":
+        pick = pick.with_for_update()
+    data = (await tx.session.execute(pick)).scalar_one()
+    return dict(data or {})
+
+
+async def save_state(tx: Tx, name: str, data: dict[str, Any], now: datetime) -> None:
+    stmt = (
+        update(TriageStateRow)
+        .where(TriageStateRow.name == name)
+        .values(data=data, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await tx.session.execute(stmt)
+
+
+def _not_spam() -> Any:
+    return or_(CaseRow.outcome.is_(None), CaseRow.outcome != Outcome.SPAM.value)
+
+
+async def author_cases(
+    tx: Tx, authors: Iterable[tuple[str, str]], since: datetime
+) -> dict[tuple[str, str], AuthorCases]:
+    """Per (source, handle): how many earlier non-spam cases, and texts of the recent ones."""
+    wanted = {(source, handle) for source, handle in authors if handle}
+    if not wanted:
+        return {}
+    handles = sorted({handle for _, handle in wanted})
+    counts_stmt = (
+        select(CaseRow.source, CaseRow.author_handle, func.count())
+        .where(CaseRow.author_handle.in_(handles), _not_spam())
+        .group_by(CaseRow.source, CaseRow.author_handle)
+    )
+    counts = {
+        (str(source), str(handle)): int(count)
+        for source, handle, count in await tx.session.execute(counts_stmt)
+    }
+    texts_stmt = (
+        select(CaseRow.source, CaseRow.author_handle, MentionRow.text)
+        .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+        .where(CaseRow.author_handle.in_(handles), CaseRow.created_at >= since)
+        .order_by(CaseRow.id.desc())
+        .limit(RECENT_TEXTS_PER_BATCH)
+    )
+    texts: dict[tuple[str, str], list[str]] = {}
+    for source, handle, text in await tx.session.execute(texts_stmt):
+        texts.setdefault((str(source), str(handle)), []).append(str(text)[:2_000])
+    return {
+        key: AuthorCases(count=counts.get(key, 0), recent_texts=tuple(texts.get(key, ())))
+        for key in wanted
+    }
+
+
+async def recent_cases(
+    tx: Tx, *, after_id: int, since: datetime, limit: int
+) -> list[RecentCase]:
+    """Cases newer than `after_id` created since `since` (spam left out), oldest first."""
+    stmt = (
+        select(CaseRow.id, CaseRow.group_id, CaseRow.created_at, MentionRow.source,
+               MentionRow.external_id, MentionRow.text)
+        .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+        .where(CaseRow.id > after_id, CaseRow.created_at >= since,
+               MentionRow.spam.is_(False))
+        .order_by(CaseRow.id.desc())
+        .limit(limit)
+    )
+    rows = [
+        RecentCase(int(i), g, c, str(s), str(e), str(t)[:2_000])
+        for i, g, c, s, e, t in await tx.session.execute(stmt)
+    ]
+    rows.reverse()
+    return rows
+
+
+async def group_lead(tx: Tx, case_id: int) -> CaseRow | None:
+    return await tx.session.get(CaseRow, case_id)
+
+
+async def group_size(tx: Tx, lead_id: int) -> int:
+    stmt = select(func.count()).select_from(CaseRow).where(CaseRow.group_id == lead_id)
+    return int((await tx.session.execute(stmt)).scalar_one())
+
+
+async def group_members(tx: Tx, lead_id: int, limit: int) -> list[CaseRecord]:
+    """The newest `limit` cases grouped under `lead_id`."""
+    stmt = (
+        select(CaseRow, MentionRow)
+        .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+        .where(CaseRow.group_id == lead_id)
+        .order_by(CaseRow.id.desc())
+        .limit(limit)
+    )
+    return [CaseRecord(c, m) for c, m in await tx.session.execute(stmt)]
+
+
+async def case_history(tx: Tx, case: CaseRow) -> CaseHistory:
+    """The author's cases before this one on the same network (grouped copies excluded)."""
+    if not case.author_handle or case.id is None:
+        return CaseHistory(count=0)
+    where = (
+        CaseRow.source == case.source,
+        CaseRow.author_handle == case.author_handle,
+        CaseRow.id < case.id,
+        CaseRow.group_id.is_(None),
+        _not_spam(),
+    )
+    count = int((await tx.session.execute(
+        select(func.count()).select_from(CaseRow).where(*where))).scalar_one())
+    if count == 0:
+        return CaseHistory(count=0)
+    last = (await tx.session.execute(
+        select(CaseRow).where(*where).order_by(CaseRow.id.desc()).limit(1))).scalars().first()
+    assert last is not None
+    return CaseHistory(
+        count=count,
+        last_case_id=last.id,
+        last_outcome=last.outcome,
+        last_state=last.state,
+        last_at=last.closed_at or last.created_at,
+    )
+
+
+async def topic_mentions(
+    tx: Tx, topic: str, since: datetime, *, scan: int = 5_000
+) -> list[CaseRecord]:
+    """Non-spam mentions with a case received since `since` whose triage saw `topic`."""
+    stmt = (
+        select(CaseRow, MentionRow)
+        .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+        .where(MentionRow.received_at >= since, MentionRow.spam.is_(False))
+        .order_by(CaseRow.id.desc())
+        .limit(scan)
+    )
+    found = []
+    for case, mention in await tx.session.execute(stmt):
+        topics = (mention.signals or {}).get("topics") or []
+        if topic in topics:
+            found.append(CaseRecord(case, mention))
+    return found
+
+
+def is_open(case: CaseRow) -> bool:
+    return case.state in {state.value for state in OPEN_STATES}
+
+
+def at_risk(case: CaseRow, levels: Sequence[str] = ("urgent", "high")) -> bool:
+    """Open, important and nobody has it yet."""
+    return case.state == "new" and case.priority in levels
+
