@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     from bot import logs
 
-    logs.setup(settings.env.log_level)
+    logs.setup(settings.env.log_level, settings.env.log_format)
     try:
         return _dispatch(args, settings)
     except CliError as exc:

@@ -63,7 +63,8 @@ class CardDelivery:
         if may_have_happened(row):
             # An earlier attempt (ours, or a dispatcher that died or froze holding the lease)
             # may have been accepted by Slack with its answer lost.
-            ts = await self.notifier.find_card(case.channel, case.id or 0)
+            ts = await self.notifier.find_card(case.channel, case.id or 0,
+                                               since=row.created_at)
         if ts is None:
             ts = await self.notifier.post_card(case.channel, card, case.id or 0)
         async with self.db.transaction() as tx:

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.domain.lifecycle import State
@@ -212,7 +213,7 @@ class DigestDelivery:
         ts = digest.message_ts
         posted_pages: set[int] = set()
         if ts is None and retried:
-            ts = await self._find_summary(digest)
+            ts = await self._find_summary(digest, row.created_at)
         if ts is None:
             ts = await self._post(
                 digest.channel,
@@ -288,24 +289,11 @@ class DigestDelivery:
             payload["page"] = page
         return {"event_type": DIGEST_EVENT_TYPE, "event_payload": payload}
 
-    async def _find_summary(self, digest: DigestRow) -> str | None:
-        data = await self.notifier.call(
-            "conversations.history",
-            form=True,
-            channel=digest.channel,
-            limit=200,
-            include_all_metadata=True,
-        )
-        for message in data.get("messages", []):
-            meta = message.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if (
-                meta.get("event_type") == DIGEST_EVENT_TYPE
-                and payload.get("digest_id") == digest.id
-                and "page" not in payload
-            ):
-                return str(message["ts"])
-        return None
+    async def _find_summary(self, digest: DigestRow, since: datetime) -> str | None:
+        return await self.notifier.find_by_metadata(
+            digest.channel, DIGEST_EVENT_TYPE,
+            lambda payload: payload.get("digest_id") == digest.id and "page" not in payload,
+            since=since)
 
     async def _posted_pages(self, digest: DigestRow, ts: str) -> set[int]:
         data = await self.notifier.call(

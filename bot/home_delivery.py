@@ -1,4 +1,8 @@
-"""App Home refreshes when cases change, with Slack volume kept bounded.
+"""App Home publishes, with Slack volume and the process's work kept bounded.
+
+Opening the Home queues one `home.publish` row for that person, due at once and shared by
+every open of theirs within a few seconds: a burst of opens never runs the team's figures
+per event on the listener's path, and the dispatcher paces `views.publish`.
 
 After a card is posted or updated, the people it concerns (the assignee and whoever acted
 last) get one `home.publish` row each, keyed by user and time window and due at the window's
@@ -24,6 +28,20 @@ from db.models import OutboxRow
 log = logging.getLogger(__name__)
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 WINDOW = timedelta(seconds=30)
+OPEN_WINDOW = timedelta(seconds=5)
+
+
+async def request_publish(services: Services, user: str) -> bool:
+    """Queue a Home publish for `user` who just opened it (False: not a user id)."""
+    if not USER_ID.match(user):
+        return False
+    now = services.clock()
+    bucket = int(now.timestamp() // OPEN_WINDOW.total_seconds())
+    async with services.db.transaction() as tx:
+        await outbox_store.enqueue_at(
+            tx, Effect.HOME_PUBLISH, available_at=now, now=now,
+            dedup_key=f"home-open:{user}:{bucket}", payload={"user": user})
+    return True
 
 
 def window_end(now: datetime, window: timedelta = WINDOW) -> datetime:

@@ -6,6 +6,12 @@ one took over, and the paced Slack calls re-check the lease right before each si
 Transient failures are retried with jittered backoff (tenacity in-process, then a rescheduled
 row); permanent ones are parked where people can see them. Rows of different cases run
 concurrently; rows of one case run in order.
+
+Fairness and order per channel: a round takes at most `per_lane` rows of one effect kind in
+one channel, so a channel with a long paced backlog cannot starve the others. Card posts of
+one channel run one after another, and when one has to wait (pacing, or a failure to retry)
+the channel's later posts wait with it: after an outage the cards still come in mention
+order.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ EffectHandler = Callable[[OutboxRow], Awaitable[None]]
 FailureHandler = Callable[[OutboxRow, str], Awaitable[None]]
 Chore = Callable[[], Awaitable[object]]
 
+ORDERED_KINDS = frozenset({"card.post"})  # one channel's posts keep their order
 MAX_ATTEMPTS = 12
 IN_PROCESS_ATTEMPTS = 3
 IN_PROCESS_MAX_WAIT = 5.0
@@ -135,6 +142,7 @@ class Dispatcher:
         clock: Clock = utc_now,
         lease: timedelta = timedelta(seconds=60),
         batch: int = 16,
+        per_lane: int = 4,
         concurrency: int = 8,
         idle_seconds: float = 1.0,
         owner: str | None = None,
@@ -146,6 +154,7 @@ class Dispatcher:
         self.clock = clock
         self.lease = lease
         self.batch = batch
+        self.per_lane = per_lane
         self.concurrency = concurrency
         self.idle_seconds = idle_seconds
         self.owner = owner or f"dispatcher-{uuid.uuid4().hex[:12]}"
@@ -153,12 +162,17 @@ class Dispatcher:
         self.before_round: list[Chore] = []
         self.chores: list[tuple[float, Chore]] = []
         self._wake = asyncio.Event()
+        self._wake_waiters: list[asyncio.Future[None]] = []
         self._stopping = False
 
     def wake(self) -> None:
         """Called after a commit that enqueued work, so it leaves at once rather than on the
         next poll."""
         self._wake.set()
+        for waiter in self._wake_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._wake_waiters.clear()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until `stop` is set; then finish the rows in hand and return the rest."""
@@ -213,27 +227,36 @@ class Dispatcher:
             await chore()
         now = self.clock()
 
-        async def lease(tx: Tx) -> list[OutboxRow]:
-            return await tx.lease_outbox(self.owner, now, self.lease, self.batch)
+        async def lease(tx: Tx) -> tuple[list[OutboxRow], dict[int, str]]:
+            rows = await tx.lease_outbox(self.owner, now, self.lease, self.batch,
+                                         per_lane=self.per_lane)
+            ordered = [r.case_id for r in rows if r.kind in ORDERED_KINDS and r.case_id]
+            return rows, await tx.case_channels(ordered)
 
-        rows = await self.db.retrying(lease)
+        rows, channels = await self.db.retrying(lease)
         if not rows:
             return 0
         rows = await self._coalesce(rows)
-        groups: dict[object, list[OutboxRow]] = {}
-        for row in rows:
-            groups.setdefault(row.case_id if row.case_id is not None else ("row", row.id),
-                              []).append(row)
+        groups = self._groups(rows, channels)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def run_group(group: Sequence[OutboxRow]) -> None:
             async with gate:
-                for row in group:
+                for index, row in enumerate(group):
                     if self._stopping:
                         await self.db.retrying(
                             lambda tx, r=row: tx.hand_back(self.owner, [r.id or 0]))
                         continue
-                    await self._handle(row)
+                    later = await self._handle(row)
+                    if later is None:
+                        continue
+                    until, paced = later
+                    channel = channels.get(row.case_id or 0)
+                    if row.kind in ORDERED_KINDS and channel:
+                        await self._hold_lane(row, channel, until, group[index + 1:])
+                        return
+                    if paced:
+                        await self._hold_kind(row, until)
 
         heartbeat = asyncio.create_task(self._heartbeat([r.id or 0 for r in rows]))
         try:
@@ -241,6 +264,49 @@ class Dispatcher:
         finally:
             heartbeat.cancel()
         return len(rows)
+
+    @staticmethod
+    def _groups(rows: Sequence[OutboxRow],
+                channels: dict[int, str]) -> dict[object, list[OutboxRow]]:
+        """Rows of one group run one after another, in id order: one channel's card posts
+        (with the other rows of those cases), else one case's rows; groups run
+        concurrently."""
+        groups: dict[object, list[OutboxRow]] = {}
+        lane_of_case: dict[int, object] = {}
+        rest = []
+        for row in rows:
+            channel = channels.get(row.case_id or 0)
+            if row.kind in ORDERED_KINDS and channel:
+                key = ("lane", row.kind, channel)
+                lane_of_case[row.case_id or 0] = key
+                groups.setdefault(key, []).append(row)
+            else:
+                rest.append(row)
+        for row in rest:
+            key = (lane_of_case.get(row.case_id, row.case_id) if row.case_id is not None
+                   else ("row", row.id))
+            groups.setdefault(key, []).append(row)
+        for group in groups.values():
+            group.sort(key=lambda r: r.id or 0)
+        return groups
+
+    async def _hold_lane(self, row: OutboxRow, channel: str, until: datetime,
+                         rest: Sequence[OutboxRow]) -> None:
+        """`row` must wait until `until`: the channel's later posts wait with it."""
+        in_hand = [r.id or 0 for r in rest]
+        held = await self.db.retrying(
+            lambda tx: tx.hold_lane(row.kind, channel, row.id or 0, until, self.owner, in_hand))
+        if held:
+            log.debug("%d later %s rows for %s wait behind #%s", held, row.kind, channel,
+                      row.id)
+
+    async def _hold_kind(self, row: OutboxRow, until: datetime) -> None:
+        """`row` waits for its method's budget: the rows of its kind behind it would only
+        be leased to wait too, so they wait in the queue instead (no churn)."""
+        held = await self.db.retrying(
+            lambda tx: tx.hold_kind(row.kind, row.id or 0, until))
+        if held:
+            log.debug("%d later %s rows wait for the pace", held, row.kind)
 
     async def _heartbeat(self, row_ids: list[int]) -> None:
         """Keep the batch's leases alive while it is worked through; a frozen process stops
@@ -254,6 +320,13 @@ class Dispatcher:
                     lambda tx, n=now: tx.extend_leases(self.owner, row_ids, n, n + self.lease))
             except Exception:
                 log.warning("could not extend outbox leases; rows may be taken over")
+
+    def next_wake(self) -> asyncio.Future[None]:
+        """Resolved by the next `wake()`: tests wait on it for work queued by a listener
+        that runs after Slack's ack, instead of guessing when it has finished."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._wake_waiters.append(waiter)
+        return waiter
 
     async def drain(self, max_rounds: int = 1000) -> int:
         """Handle everything that is due now (tests and the CLI use this)."""
@@ -290,15 +363,17 @@ class Dispatcher:
             await self.db.retrying(settle)
         return keep
 
-    async def _handle(self, row: OutboxRow) -> None:
+    async def _handle(self, row: OutboxRow) -> tuple[datetime, bool] | None:
+        """Run the row. When it was handed back for later: when it is due again, and
+        whether only the pace held it back (rather than a failure)."""
         with case_context(row.case_id):
-            await self._handle_row(row)
+            return await self._handle_row(row)
 
-    async def _handle_row(self, row: OutboxRow) -> None:
+    async def _handle_row(self, row: OutboxRow) -> tuple[datetime, bool] | None:
         handler = self.handlers.get(row.kind)
         if handler is None:
             await self._settle(row, "parked", f"no handler for effect '{row.kind}'")
-            return
+            return None
         if row.kind.endswith(".update") and row.case_id is not None:
             absorbed = await self.db.retrying(
                 lambda tx: tx.absorb_updates(row.kind, row.case_id or 0, row.id or 0,
@@ -322,25 +397,26 @@ class Dispatcher:
             log.warning("outbox row %s (%s) was taken over by another dispatcher; leaving it",
                         row.id, row.kind)
             self._observe(row, "lease_lost")
-            return
+            return None
         except Deferred as deferred:
             until = self.clock() + timedelta(seconds=deferred.seconds)
             await self._settle(row, "pending", row.last_error, available_at=until,
                                outcome="deferred")
-            return
+            return until, True
         except PermanentError as exc:
             log.warning("effect %s #%s failed for good: %s", row.kind, row.id, exc)
             await self._settle(row, "parked", str(exc), outcome="permanent")
             await self._failed(row, str(exc))
-            return
+            return None
         except Exception as exc:
-            await self._reschedule(row, exc)
-            return
+            until = await self._reschedule(row, exc)
+            return None if until is None else (until, False)
         finally:
             current_lease.reset(token)
         await self._settle(row, "done", None, outcome="done")
+        return None
 
-    async def _reschedule(self, row: OutboxRow, exc: Exception) -> None:
+    async def _reschedule(self, row: OutboxRow, exc: Exception) -> datetime | None:
         if not isinstance(exc, TransientError):
             log.exception("effect %s #%s raised unexpectedly", row.kind, row.id)
         attempts = row.attempts + 1
@@ -348,15 +424,16 @@ class Dispatcher:
             await self._settle(row, "parked", f"gave up after {attempts} tries: {exc}",
                                outcome="gave_up")
             await self._failed(row, str(exc))
-            return
+            return None
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         delay = backoff_seconds(attempts, retry_after)
         log.info("effect %s #%s will be retried in %.1fs: %s", row.kind, row.id, delay, exc)
         outcome = "ratelimited" if isinstance(exc, RateLimited) else (
             "transient" if isinstance(exc, TransientError) else "error")
-        await self._settle(row, "pending", str(exc), attempts=attempts,
-                           available_at=self.clock() + timedelta(seconds=delay),
+        until = self.clock() + timedelta(seconds=delay)
+        await self._settle(row, "pending", str(exc), attempts=attempts, available_at=until,
                            outcome=outcome)
+        return until
 
     async def _failed(self, row: OutboxRow, reason: str) -> None:
         failure = self.on_failure.get(row.kind)

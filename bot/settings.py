@@ -282,6 +282,7 @@ class Environment(BaseSettings):
     port: int = 3000
     host: str = "0.0.0.0"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
 
 
 class Settings(BaseModel):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import String, and_, case, cast, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -314,9 +314,14 @@ class Tx:
         await self.session.execute(stmt)
 
     async def lease_outbox(
-        self, owner: str, now: datetime, lease: timedelta, limit: int
+        self, owner: str, now: datetime, lease: timedelta, limit: int,
+        per_lane: int | None = None,
     ) -> list[OutboxRow]:
-        """Take due rows (and rows whose lease expired) for `owner`."""
+        """Take due rows (and rows whose lease expired) for `owner`, oldest first.
+
+        With `per_lane`, at most that many rows of one lane (an effect kind in one Slack
+        channel) are taken: a channel with a long paced backlog cannot fill the batch and
+        starve the others."""
         due = and_(
             OutboxRow.available_at <= now,
             or_(
@@ -324,7 +329,23 @@ class Tx:
                 and_(OutboxRow.status == "leased", OutboxRow.lease_until < now),
             ),
         )
-        pick = select(OutboxRow.id).where(due).order_by(OutboxRow.id).limit(limit)
+        if per_lane is None:
+            pick = select(OutboxRow.id).where(due).order_by(OutboxRow.id).limit(limit)
+        else:
+            lane = case((CaseRow.channel.is_(None), cast(OutboxRow.id, String)),
+                        else_=CaseRow.channel)
+            ranked = (
+                select(OutboxRow.id.label("id"),
+                       func.row_number().over(partition_by=(OutboxRow.kind, lane),
+                                              order_by=OutboxRow.id).label("n"))
+                .select_from(OutboxRow)
+                .outerjoin(CaseRow, CaseRow.id == OutboxRow.case_id)
+                .where(due)
+                .subquery()
+            )
+            chosen = (select(ranked.c.id).where(ranked.c.n <= per_lane)
+                      .order_by(ranked.c.id).limit(limit))
+            pick = select(OutboxRow.id).where(OutboxRow.id.in_(chosen)).order_by(OutboxRow.id)
         if self.dialect == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         ids = list((await self.session.execute(pick)).scalars())
@@ -340,6 +361,47 @@ class Tx:
         stmt = (select(OutboxRow).where(OutboxRow.id.in_(ids)).order_by(OutboxRow.id)
                 .execution_options(populate_existing=True))
         return list((await self.session.execute(stmt)).scalars())
+
+    async def case_channels(self, case_ids: Sequence[int]) -> dict[int, str]:
+        if not case_ids:
+            return {}
+        stmt = select(CaseRow.id, CaseRow.channel).where(CaseRow.id.in_(list(case_ids)))
+        return {int(i): str(c) for i, c in await self.session.execute(stmt)}
+
+    async def hold_lane(
+        self, kind: str, channel: str, after_id: int, until: datetime, owner: str,
+        in_hand: Sequence[int],
+    ) -> int:
+        """Keep a channel's order: the row `after_id` waits until `until`, so nothing of the
+        same kind behind it in that channel goes first. Rows this dispatcher holds are handed
+        back; waiting rows are pushed back to `until`."""
+        if in_hand:
+            await self.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(list(in_hand)), OutboxRow.lease_owner == owner,
+                       OutboxRow.status == "leased")
+                .values(status="pending", lease_owner=None, lease_until=None,
+                        available_at=until)
+                .execution_options(synchronize_session=False))
+        in_channel = select(CaseRow.id).where(CaseRow.channel == channel)
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.kind == kind, OutboxRow.status == "pending",
+                   OutboxRow.id > after_id, OutboxRow.available_at < until,
+                   OutboxRow.case_id.in_(in_channel))
+            .values(available_at=until)
+            .execution_options(synchronize_session=False))
+        return int(result.rowcount) + len(in_hand)  # type: ignore[attr-defined]
+
+    async def hold_kind(self, kind: str, after_id: int, until: datetime) -> int:
+        """Pending rows of `kind` behind `after_id` become due no earlier than `until`."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.kind == kind, OutboxRow.status == "pending",
+                   OutboxRow.id > after_id, OutboxRow.available_at < until)
+            .values(available_at=until)
+            .execution_options(synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def renew_lease(
         self, row_id: int, owner: str, token: int, now: datetime, until: datetime

@@ -10,6 +10,7 @@ from bot.services.cases import AlreadyClaimed, CaseNotFound, ChangedMeanwhile
 from bot.services.refusals import record_refusal
 from bot.services.replies import DraftNotCurrent
 from bot.slack.ids import BadButtonValue, ButtonValue
+from bot.slack.modals import parse_draft_metadata
 from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,19 @@ def _operation(body: dict[str, Any]) -> str:
     if body.get("type") == "view_submission":
         return f"view:{view.get('callback_id')}"
     return f"action:{first_action(body).get('action_id')}"
+
+
+def case_in_payload(body: dict[str, Any]) -> int | None:
+    """The case a click or form is about, if it names one (for log lines; never trusted for
+    decisions, which unpack the value strictly)."""
+    case_id, _raw = _claimed_value(body)
+    if case_id is None:
+        try:
+            case_id, _template = parse_draft_metadata(
+                (body.get("view") or {}).get("private_metadata"))
+        except ValueError:
+            return None
+    return case_id
 
 
 def _claimed_value(body: dict[str, Any]) -> tuple[int | None, str | None]:

@@ -1,7 +1,8 @@
 """The App Home: the agent's own queue and the team's KPIs for today, published when opened.
 
-Case changes refresh it too (bot/home_delivery.py, debounced through the outbox).
-Runs after Slack's 200 and changes no state: an open lost to a crash costs one stale Home.
+Opening it queues a publish through the outbox (bot/home_delivery.py: coalesced per person,
+paced); case changes refresh it too. Runs after Slack's 200 and changes no case: an open lost
+to a crash costs one stale Home.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.home import home_view
+from bot.home_delivery import request_publish
 from handlers.common import log
 from handlers.deps import Deps
-from handlers.reports import sla_config
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -23,7 +23,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if not user or event.get("tab", "home") != "home":
             return
         try:
-            view = await home_view(deps.services, user, sla_config(deps).timezone)
-            await deps.notifier.call("views.publish", user_id=user, view=view)
+            if await request_publish(deps.services, str(user)):
+                deps.wake()
         except Exception as exc:
-            log.warning("App Home not published: %s", exc.__class__.__name__)
+            log.warning("App Home publish not queued: %s", exc.__class__.__name__)

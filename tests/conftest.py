@@ -24,6 +24,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     secret_scan.report(session)
 
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """xdist: each worker's log scan joins the run's total."""
+    secret_scan.take_from_worker(getattr(node, "workeroutput", {}) or {})
+
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 

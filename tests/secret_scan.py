@@ -42,7 +42,26 @@ def install() -> None:
     root.addHandler(SCAN)
 
 
+def hand_to_controller(config: pytest.Config) -> bool:
+    """In an xdist worker: pass this worker's figures to the controller (which reports for
+    the whole run). False when this process is not a worker."""
+    output = getattr(config, "workeroutput", None)
+    if output is None:
+        return False
+    output["secret_scan"] = {"records": SCAN.records, "hits": SCAN.hits}
+    return True
+
+
+def take_from_worker(output: dict[str, object]) -> None:
+    figures = output.get("secret_scan")
+    if isinstance(figures, dict):
+        SCAN.records += int(figures.get("records", 0))
+        SCAN.hits.extend(str(hit) for hit in figures.get("hits", []))
+
+
 def report(session: pytest.Session) -> None:
+    if hand_to_controller(session.config):
+        return
     print(f"\n[security] log scan: {SCAN.records} records, {len(SCAN.hits)} with a secret")
     if SCAN.hits:
         for hit in SCAN.hits[:20]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -64,6 +65,22 @@ class Stack:
     async def drain(self) -> int:
         """Deliver every due outbox row (the dispatcher's work, run deterministically)."""
         return await self.components.dispatcher.drain()
+
+    @asynccontextmanager
+    async def queued_then_drained(self, timeout: float = 5.0) -> AsyncIterator[None]:  # noqa: ASYNC109
+        """Around a request whose listener queues work after Slack's ack: wait until it has
+        (the listener wakes the dispatcher), then deliver what is due."""
+        waiter = self.components.dispatcher.next_wake()
+        yield
+        async with asyncio.timeout(timeout):
+            await waiter
+        await self.drain()
+
+    async def open_home(self, user: str) -> None:
+        """The user opens the App Home; the publish it queues is delivered."""
+        async with self.queued_then_drained():
+            response = await self.emulator.open_home(user)
+            assert response.status == 200
 
     async def post_webhook(self, body: bytes, *, source: str = "web",
                            signature: str | None = None) -> tuple[int, Any]:

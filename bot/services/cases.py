@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,10 +17,13 @@ from bot.domain.lifecycle import (
     check_may_act,
     check_member,
 )
+from bot.logs import case_context
 from bot.services.context import Services
 from bot.services.effects import Effect
 from bot.services.groups import close_duplicates
 from db.store import CaseRecord, Tx
+
+log = logging.getLogger(__name__)
 
 NOTE_LIMIT = 2000
 
@@ -58,6 +62,25 @@ async def transition(
     after: Callable[[Tx, CaseRecord, datetime], Any] | None = None,
 ) -> CaseRecord:
     """Apply `action`: guards, compare-and-set, audit event and card update in one commit."""
+    with case_context(case_id):
+        updated = await _transition(services, case_id, actor, action, values=values,
+                                    guard=guard, payload=payload, after=after)
+        log.info("%s by %s (%s): case is now %s", action, actor.user_id, actor.role,
+                 updated.case.state)
+    return updated
+
+
+async def _transition(
+    services: Services,
+    case_id: int,
+    actor: Actor,
+    action: Action,
+    *,
+    values: Callable[[datetime], dict[str, Any]] | None,
+    guard: Guard | None,
+    payload: dict[str, Any] | None,
+    after: Callable[[Tx, CaseRecord, datetime], Any] | None,
+) -> CaseRecord:
     now = services.clock()
     async with services.db.transaction() as tx:
         record = await tx.get_case(case_id)

@@ -8,6 +8,7 @@ queue one alert each. Triage can degrade, never block: a mention is always store
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,8 @@ from db import triage_store
 from db.leases import Lease, hold_fence
 from db.models import CaseRow, MentionRow
 from db.store import Tx, mention_of
+
+log = logging.getLogger(__name__)
 
 Router = Callable[[MentionRow], str | None]
 
@@ -82,6 +85,9 @@ async def ingest_batch(
         await triage.finish(tx, state, now)
         if cursor is not None:
             await tx.save_cursor(cursor[0], cursor[1], now)
+    if rows:
+        log.info("ingested %d mentions from %s: %d new cases, %d skipped as seen before",
+                 len(rows), source_name, len(batch.created), len(mentions) - len(rows))
     return IngestResult(
         created=batch.created,
         duplicates=len(mentions) - len(rows),

@@ -7,6 +7,8 @@ found again (reconciled) instead of being posted twice.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -17,6 +19,9 @@ from bot.connectors.base import PermanentError, RateLimited, TransientError
 from bot.slack.cards import Card
 
 CARD_EVENT_TYPE = "mentiondesk_case"
+HISTORY_PAGE = 200  # Slack's recommended page size for conversations.history
+HISTORY_MAX_PAGES = 50
+CLOCK_SKEW = timedelta(minutes=5)  # our clock against Slack's message timestamps
 _TRANSIENT_ERRORS = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -69,20 +74,35 @@ class SlackNotifier:
         )
         return str(data["ts"])
 
-    async def find_card(self, channel: str, case_id: int, limit: int = 200) -> str | None:
+    async def find_card(self, channel: str, case_id: int,
+                        since: datetime | None = None) -> str | None:
         """The ts of an existing card for `case_id`, from message metadata, if any."""
-        data = await self.call(
-            "conversations.history",
-            form=True,
-            channel=channel,
-            limit=limit,
-            include_all_metadata=True,
-        )
-        for message in data.get("messages", []):
-            meta = message.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == CARD_EVENT_TYPE and payload.get("case_id") == case_id:
-                return str(message["ts"])
+        return await self.find_by_metadata(channel, CARD_EVENT_TYPE,
+                                           lambda payload: payload.get("case_id") == case_id,
+                                           since=since)
+
+    async def find_by_metadata(
+        self, channel: str, event_type: str, matches: Callable[[dict[str, Any]], bool], *,
+        since: datetime | None = None,
+    ) -> str | None:
+        """Pages back through the channel's history (to `since`, less a margin for clock
+        skew) for a message of ours whose metadata matches. Paging matters: a busy channel
+        can take hundreds of messages while a lost post waits for its retry."""
+        args: dict[str, Any] = {"channel": channel, "limit": HISTORY_PAGE,
+                                "include_all_metadata": True}
+        if since is not None:
+            args["oldest"] = f"{(since - CLOCK_SKEW).timestamp():.6f}"
+        for _ in range(HISTORY_MAX_PAGES):
+            data = await self.call("conversations.history", form=True, **args)
+            for message in data.get("messages", []):
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") == event_type and matches(
+                        meta.get("event_payload") or {}):
+                    return str(message["ts"])
+            cursor = (data.get("response_metadata") or {}).get("next_cursor")
+            if not data.get("has_more") or not cursor:
+                return None
+            args["cursor"] = cursor
         return None
 
     async def update_card(self, channel: str, ts: str, card: Card) -> None:

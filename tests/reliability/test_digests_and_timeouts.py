@@ -8,7 +8,7 @@ import asyncio
 from sqlalchemy import update
 
 from bot.services.ingest import ingest_batch
-from db.models import CaseRow
+from db.models import CaseRow, OutboxRow
 from tests.reliability.harness import (
     card_case_ids,
     emulator_running,
@@ -96,3 +96,38 @@ async def test_posts_answered_after_the_client_timeout_make_no_second_card(
            posts_sent=len(emulator.calls_to("chat.postMessage")), extra_posts=timed_out)
     assert len(cards) == 100 and duplicates == 0
     assert outbox.get("pending", 0) == 0 and outbox.get("parked", 0) == 0
+
+
+async def test_a_lost_answer_is_found_again_behind_hundreds_of_newer_messages(
+    database_url: str,
+) -> None:
+    """A card whose answer was lost may wait for its retry while a busy channel takes
+    hundreds of messages: the lookup pages back through history and posts nothing twice."""
+    async with emulator_running() as emulator:
+        settings = reliable_settings(database_url, emulator.api_url, pace_scale=1000.0,
+                                     digest_after_seconds=600)
+        async with running_bot(settings, emulator) as bot:
+            services = bot.components.services
+            result = await ingest_batch(services, mentions(1, prefix="lost"),
+                                        source_name="web")
+            (case_id,) = result.created
+            client = bot.components.slack_client
+            # The first try reached Slack; its answer never came back.
+            first = await client.chat_postMessage(
+                channel=CHANNEL, text="card",
+                metadata={"event_type": "mentiondesk_case",
+                          "event_payload": {"case_id": case_id}})
+            for n in range(260):
+                await client.chat_postMessage(channel=CHANNEL, text=f"other message {n}")
+            async with services.db.transaction() as tx:
+                await tx.session.execute(
+                    update(OutboxRow).where(OutboxRow.case_id == case_id)
+                    .values(attempts=1, last_error="chat.postMessage: TimeoutError"))
+            await bot.components.dispatcher.drain()
+            async with services.db.transaction() as tx:
+                record = await tx.get_case(case_id)
+    cards = card_case_ids(emulator.messages(CHANNEL))
+    pages = len(emulator.calls_to("conversations.history"))
+    report("lost answer, busy channel", cards=cards[case_id], history_pages=pages)
+    assert cards[case_id] == 1
+    assert record is not None and record.case.message_ts == first["ts"]

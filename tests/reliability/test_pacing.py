@@ -10,6 +10,8 @@ at Slack's 1/s in production.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+from typing import Any
 
 from bot.services.ingest import ingest_batch
 from tests.reliability.harness import (
@@ -24,6 +26,12 @@ from tests.reliability.harness import (
 )
 
 RATE, BURST, PER_CHANNEL = 10.0, 3, 40
+
+
+def card_order(messages: Iterable[Any]) -> list[int]:
+    """Case ids of the cards in the order the channel shows them."""
+    return [int(m.metadata["event_payload"]["case_id"]) for m in messages
+            if (m.metadata or {}).get("event_type") == "mentiondesk_case"]
 CHANNELS = ("C0MENTIONS", "C0STORM")
 
 
@@ -68,6 +76,9 @@ async def test_cards_under_faults_keep_the_pace_and_are_posted_once(database_url
     assert outbox.get("pending", 0) == 0 and outbox.get("parked", 0) == 0
     assert len(failed) == 25
     for channel in CHANNELS:
+        # Failed posts wait, and the channel's later posts wait behind them: mention order.
+        assert card_order(emulator.messages(channel)) == sorted(
+            card_order(emulator.messages(channel))), channel
         times = post_times(emulator.calls, channel)
         # GCRA: at most burst + rate × window in any window (+1 for arrival jitter).
         assert max_in_window(times, 5.0) <= BURST + RATE * 5 + 1, channel
@@ -103,3 +114,46 @@ async def test_a_429_pauses_the_method_for_retry_after(database_url: str) -> Non
     # Retry-After pause.
     assert during == []
     assert len([o for o in offsets if o < 0.5]) <= 1
+
+
+async def test_a_busy_channel_does_not_starve_the_others_and_order_holds(
+    database_url: str,
+) -> None:
+    """40 cards queued for one channel, then 5 each for two more, with failures injected:
+    the small channels are served alongside the backlog (not after it), and every channel
+    shows its cards in mention order."""
+    busy, quiet = "C0STORM", ("C0MENTIONS", "C0QUIET")
+    async with emulator_running() as emulator:
+        emulator.add_channel("C0STORM", "storm")
+        emulator.add_channel("C0QUIET", "quiet")
+        settings = reliable_settings(database_url, emulator.api_url, post_per_second=RATE,
+                                     post_burst=BURST, digest_after_seconds=600)
+        async with running_bot(settings, emulator) as bot:
+            services = bot.components.services
+            await ingest_batch(services, mentions(40, prefix="busy-"), source_name="web",
+                               route=lambda _row: busy)
+            for channel in quiet:
+                await ingest_batch(services, mentions(5, prefix=f"{channel}-"),
+                                   source_name="web", route=lambda _row, c=channel: c)
+            emulator.fail("chat.postMessage", 500, times=6)
+            stop = asyncio.Event()
+            task = asyncio.create_task(bot.components.dispatcher.run(stop))
+            try:
+                await emulator.wait_for(
+                    lambda: sum(len(emulator.messages(c)) for c in (busy, *quiet)) >= 50,
+                    timeout=90)
+            finally:
+                stop.set()
+                await task
+
+    posts = [c for c in emulator.calls_to("chat.postMessage") if c.ok]
+    sequence = [str(c.args.get("channel")) for c in posts]
+    quiet_done = max(i for i, channel in enumerate(sequence) if channel in quiet)
+    busy_before = sequence[:quiet_done].count(busy)
+    orders = {c: card_order(emulator.messages(c)) for c in (busy, *quiet)}
+    report("fairness", busy_posts_before_quiet_channels_done=busy_before,
+           in_order={c: o == sorted(o) for c, o in orders.items()})
+    # At 10/s per channel the busy channel needs 4 s; the quiet ones need 0.5 s each.
+    assert busy_before <= 15, sequence
+    for channel, order in orders.items():
+        assert order == sorted(order) and len(order) == (40 if channel == busy else 5)

@@ -176,6 +176,7 @@ async def test_sigterm_stops_taking_work_and_exits_within_25_seconds(tmp_path: P
     assert delivered == 100 and duplicates == 0
 
 
+@pytest.mark.restarts_postgres
 @pytest.mark.skipif(os.environ.get("MENTIONDESK_PG_RESTART_TEST") != "1",
                     reason="restarts the shared PostgreSQL: set MENTIONDESK_PG_RESTART_TEST=1")
 async def test_postgresql_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> None:

@@ -136,8 +136,9 @@ async def test_a_storm_is_one_unclaimed_case_with_one_sla(database_url: str,
         status = await command(stack, LEAD, "status")
         assert "*SLA:* 0 at risk · 1 breached" in status
 
-        await stack.emulator.open_home(ANN)
-        view = await stack.emulator.wait_for(lambda: stack.emulator.home(ANN))
+        await stack.open_home(ANN)
+        view = stack.emulator.home(ANN)
+        assert view is not None
         assert "1 unclaimed" in json.dumps(view.view)
         assert "100 unclaimed" not in json.dumps(view.view)
 

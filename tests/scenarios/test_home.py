@@ -20,8 +20,7 @@ async def test_home_shows_queue_and_todays_kpis(stack: Stack) -> None:
     stack.clock.now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     await ingest(stack)
     await stack.drain()
-    await stack.emulator.open_home(ANN)
-    await stack.emulator.wait_for(lambda: stack.emulator.home(ANN))
+    await stack.open_home(ANN)
     text = home_text(stack, ANN)
     assert "You hold no open cases." in text
     assert "1 open \\u00b7 1 unclaimed" in text

@@ -50,11 +50,11 @@ async def test_redelivered_event_applies_once(sstack: Stack) -> None:
     stack = sstack
     event = {"type": "app_home_opened", "user": ANN, "tab": "home",
              "channel": stack.emulator.workspace.dm_channel(ANN).id}
-    for retry in (None, 1, 2):
-        response = await stack.emulator.send_event(event, event_id="Ev0SOCKET1",
-                                                   retry_num=retry)
-        assert response.status == 200
-    await stack.emulator.wait_for_call("views.publish")
+    async with stack.queued_then_drained():
+        for retry in (None, 1, 2):
+            response = await stack.emulator.send_event(event, event_id="Ev0SOCKET1",
+                                                       retry_num=retry)
+            assert response.status == 200
     assert len(stack.emulator.calls_to("views.publish")) == 1
     retries = [e["retry_attempt"] for e in stack.emulator.socket_mode.envelopes]
     assert retries == [0, 1, 2]

@@ -158,8 +158,8 @@ async def test_hostile_corpus_is_stored_faithfully_and_shown_inert(
                                    button_in(card, "Draft reply")["value"])
         await stack.emulator.click(LEAD, MENTIONS, card.ts, ACTION_CLOSE,
                                    button_in(card, "Close")["value"])
-    await stack.emulator.open_home(ANN)
-    await stack.emulator.wait_for_call("views.publish")
+    await stack.open_home(ANN)
+    assert stack.emulator.calls_to("views.publish")
     await stack.emulator.send_command(ANN, "mine")
     await stack.emulator.send_command(ANN, "find <!channel>")
 
