@@ -42,7 +42,8 @@ FailureHandler = Callable[[OutboxRow, str], Awaitable[None]]
 Chore = Callable[[], Awaitable[object]]
 
 ORDERED_KINDS = frozenset({"card.post"})  # one channel's posts keep their order
-MAX_ATTEMPTS = 12
+MAX_ATTEMPTS = 20  # about 12 minutes of failures at the capped backoff before parking
+MAX_BACKOFF = 60.0  # a channel's later cards wait behind a failing one: keep waits short
 IN_PROCESS_ATTEMPTS = 3
 IN_PROCESS_MAX_WAIT = 5.0
 
@@ -124,10 +125,13 @@ def _wait(state: RetryCallState) -> float:
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
-    """Delay before a rescheduled row is tried again: jittered exponential, capped at 5 min."""
-    base = min(300.0, 2.0**attempts)
-    delay = random.uniform(base / 2, base)
-    return max(delay, retry_after or 0.0)
+    """Delay before a rescheduled row is tried again: jittered exponential, capped at a
+    minute; a 429's `Retry-After` is what Slack asked for, so it is used as given (plus a
+    little jitter so paused rows do not all return at once)."""
+    if retry_after is not None:
+        return retry_after * random.uniform(1.0, 1.1)
+    base = min(MAX_BACKOFF, 2.0**attempts)
+    return random.uniform(base / 2, base)
 
 
 class Dispatcher:
@@ -419,13 +423,15 @@ class Dispatcher:
     async def _reschedule(self, row: OutboxRow, exc: Exception) -> datetime | None:
         if not isinstance(exc, TransientError):
             log.exception("effect %s #%s raised unexpectedly", row.kind, row.id)
-        attempts = row.attempts + 1
+        limited = isinstance(exc, RateLimited)
+        # A 429 is Slack asking us to wait, not a failure of the effect: it does not count.
+        attempts = row.attempts if limited else row.attempts + 1
         if attempts >= MAX_ATTEMPTS:
             await self._settle(row, "parked", f"gave up after {attempts} tries: {exc}",
                                outcome="gave_up")
             await self._failed(row, str(exc))
             return None
-        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        retry_after = exc.retry_after if limited else None
         delay = backoff_seconds(attempts, retry_after)
         log.info("effect %s #%s will be retried in %.1fs: %s", row.kind, row.id, delay, exc)
         outcome = "ratelimited" if isinstance(exc, RateLimited) else (

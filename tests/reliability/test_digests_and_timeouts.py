@@ -77,18 +77,25 @@ async def test_a_backlog_beyond_the_delay_becomes_a_digest_and_each_case_stays_c
 async def test_posts_answered_after_the_client_timeout_make_no_second_card(
     database_url: str,
 ) -> None:
+    # Ten channels: one channel's posts go one after another (to keep their order), so
+    # each waits out the client's timeout in turn.
+    channels = [CHANNEL, *(f"C0LATE{n}" for n in range(9))]
     async with emulator_running() as emulator:
+        for channel in channels[1:]:
+            emulator.add_channel(channel, channel.lower())
         settings = reliable_settings(database_url, emulator.api_url, pace_scale=1000.0,
                                      digest_after_seconds=600)
         async with running_bot(settings, emulator) as bot:
             bot.components.slack_client.timeout = 1  # answers come 1.5 s late
-            await ingest_batch(bot.components.services, mentions(100, prefix="t"),
-                               source_name="web")
+            batch = mentions(100, prefix="t")
+            for n, channel in enumerate(channels):
+                await ingest_batch(bot.components.services, batch[n::len(channels)],
+                                   source_name="web", route=lambda _row, c=channel: c)
             emulator.delay("chat.postMessage", 1.5, times=100)
             await bot.components.dispatcher.drain()
             async with bot.components.db.transaction() as tx:
                 outbox = await tx.outbox_counts()
-    cards = card_case_ids(emulator.messages(CHANNEL))
+    cards = card_case_ids(m for c in channels for m in emulator.messages(c))
     duplicates = sum(n - 1 for n in cards.values())
     timed_out = len(emulator.calls_to("chat.postMessage")) - len(cards)
     report("post after timeout", delivered=len(cards), duplicates=duplicates,

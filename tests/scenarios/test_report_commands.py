@@ -44,7 +44,8 @@ async def uploaded(stack: Stack, count: int = 1) -> list[UploadedFile]:
         files = [f for f in stack.emulator.files.values() if f.completed]
         return files if len(files) >= count else None
 
-    result = await stack.emulator.wait_for(done)
+    # Generous: the first chart in a process imports matplotlib (seconds on a busy machine).
+    result = await stack.emulator.wait_for(done, timeout=30)
     assert result is not None
     return result
 
