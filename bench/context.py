@@ -9,12 +9,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.core import Profile
-from bench.procs import BOT_TOKEN, CHANNELS, SIGNING_SECRET
+from bench.procs import BOT_TOKEN, CHANNELS, SIGNING_SECRET, WEBHOOK_SECRET, write_config
 from bot.sandbox.emulator import SlackEmulator
+from bot.settings import Environment, Settings, load_file_config
+from bot.wiring import Components, build
 
 
 @dataclass(slots=True)
@@ -52,6 +55,23 @@ class Context:
             async with engine.connect() as conn:
                 await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await engine.dispose()
+
+
+@asynccontextmanager
+async def in_process(ctx: Context, backend: str) -> AsyncIterator[Components]:
+    """The product's components on a fresh database, in this process (for benchmarks that
+    time a service call rather than a request); Slack is unreachable and never called."""
+    async with ctx.database(backend) as url:
+        env = Environment(slack_bot_token=SecretStr(BOT_TOKEN),
+                          slack_signing_secret=SecretStr(SIGNING_SECRET),
+                          slack_api_url="http://127.0.0.1:9/api/", database_url=url)
+        settings = Settings(env=env, file=load_file_config(write_config(ctx.workdir)),
+                            secrets={"BENCH_WEBHOOK_SECRET": WEBHOOK_SECRET})
+        components = await build(settings)
+        try:
+            yield components
+        finally:
+            await components.close()
 
 
 @asynccontextmanager

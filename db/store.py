@@ -170,15 +170,6 @@ class Tx:
         )
         return (await self.session.execute(stmt)).scalars().first()
 
-    async def cases_by_author(self, source: str, handle: str, limit: int = 10) -> list[CaseRow]:
-        stmt = (
-            select(CaseRow)
-            .where(CaseRow.source == source, CaseRow.author_handle == handle)
-            .order_by(CaseRow.id.desc())
-            .limit(limit)
-        )
-        return list((await self.session.execute(stmt)).scalars())
-
     async def count_by_state(self) -> dict[str, int]:
         stmt = select(CaseRow.state, func.count()).group_by(CaseRow.state)
         return {str(s): int(c) for s, c in await self.session.execute(stmt)}
@@ -203,22 +194,6 @@ class Tx:
             .join(MentionRow, MentionRow.id == CaseRow.mention_id)
             .where(CaseRow.assignee == user, CaseRow.state.in_(list(states)))
             .order_by(CaseRow.created_at)
-            .limit(limit)
-        )
-        return [CaseRecord(c, m) for c, m in await self.session.execute(stmt)]
-
-    async def search_cases(self, needle: str, limit: int = 20) -> list[CaseRecord]:
-        like = f"%{needle.lower()}%"
-        stmt = (
-            select(CaseRow, MentionRow)
-            .join(MentionRow, MentionRow.id == CaseRow.mention_id)
-            .where(
-                or_(
-                    func.lower(MentionRow.author_handle).like(like),
-                    func.lower(MentionRow.text).like(like),
-                )
-            )
-            .order_by(CaseRow.id.desc())
             .limit(limit)
         )
         return [CaseRecord(c, m) for c, m in await self.session.execute(stmt)]
@@ -474,10 +449,6 @@ class Tx:
     async def outbox_counts(self) -> dict[str, int]:
         stmt = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
         return {str(s): int(c) for s, c in await self.session.execute(stmt)}
-
-    async def parked_outbox(self, limit: int = 10) -> list[OutboxRow]:
-        stmt = select(OutboxRow).where(OutboxRow.status == "parked").order_by(OutboxRow.id)
-        return list((await self.session.execute(stmt.limit(limit))).scalars())
 
     # -- Slack deliveries and cursors ---------------------------------------------------
     async def remember_delivery(self, key: str, now: datetime) -> bool:

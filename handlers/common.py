@@ -15,8 +15,8 @@ from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
 
-# Exceptions whose message is written for the person who clicked.
-USER_FACING: tuple[type[Exception], ...] = (
+# Refusals worth recording: who tried what, and why the bot said no.
+REFUSALS: tuple[type[Exception], ...] = (
     AlreadyClaimed,
     BadButtonValue,
     CaseNotFound,
@@ -24,8 +24,9 @@ USER_FACING: tuple[type[Exception], ...] = (
     DraftNotCurrent,
     IllegalTransition,
     NotAllowed,
-    ValueError,
 )
+# Exceptions whose message is written for the person who clicked (bad form input too).
+USER_FACING: tuple[type[Exception], ...] = (*REFUSALS, ValueError)
 SORRY = "Something went wrong on our side; nothing was changed. Please try again."
 
 
@@ -70,16 +71,6 @@ async def tell(deps: Deps, body: dict[str, Any], text: str) -> None:
         log.warning("could not send an ephemeral message: %s", exc.__class__.__name__)
 
 
-# Refusals worth recording: who tried what, and why the bot said no.
-REFUSALS: tuple[type[Exception], ...] = (
-    AlreadyClaimed,
-    BadButtonValue,
-    CaseNotFound,
-    ChangedMeanwhile,
-    DraftNotCurrent,
-    IllegalTransition,
-    NotAllowed,
-)
 
 
 def _operation(body: dict[str, Any]) -> str:

@@ -12,18 +12,16 @@ import json
 import time
 from datetime import UTC, datetime
 
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bench.context import Context
+from bench.context import Context, in_process
 from bench.core import Recorder, at_least
 from bench.load import mention
-from bench.procs import BOT_TOKEN, SIGNING_SECRET, SOURCE, WEBHOOK_SECRET, write_config
+from bench.procs import SOURCE
 from bot.connectors.generic import parse_webhook_mentions
 from bot.domain.mention import Mention
 from bot.services.ingest import ingest_batch
-from bot.settings import Environment, Settings, load_file_config
-from bot.wiring import Components, build
+from bot.wiring import Components
 from db.models import MentionRow
 from db.store import _mention_values
 
@@ -68,32 +66,23 @@ async def _orm_baseline(components: Components, bodies: list[bytes]) -> float:
 async def _backend(ctx: Context, rec: Recorder, backend: str) -> None:
     batched_n = ctx.profile.pick(100, 1_500, 50_000)
     single_n = ctx.profile.pick(20, 200, 5_000)
-    async with ctx.database(backend) as url:
-        env = Environment(slack_bot_token=SecretStr(BOT_TOKEN),
-                          slack_signing_secret=SecretStr(SIGNING_SECRET),
-                          slack_api_url="http://127.0.0.1:9/api/", database_url=url)
-        settings = Settings(env=env, file=load_file_config(write_config(ctx.workdir)),
-                            secrets={"BENCH_WEBHOOK_SECRET": WEBHOOK_SECRET})
-        components = await build(settings)
-        try:
-            warm = ctx.profile.pick(20, 200, 200)
-            await _pipeline(components, _bodies(f"w{backend}", warm, BATCH))
-            for run_no in range(ctx.profile.repeats):
-                batched = _bodies(f"b{run_no}", batched_n, BATCH)
-                singles = _bodies(f"s{run_no}", single_n, 1)
-                baseline = _bodies(f"o{run_no}", single_n, 1)
-                batched_rate = batched_n / await _pipeline(components, batched)
-                single_rate = single_n / await _pipeline(components, singles)
-                orm_rate = single_n / await _orm_baseline(components, baseline)
-                ctx.log(f"{backend} run {run_no + 1}: batched {batched_rate:.0f}/s, one "
-                        f"transaction each {single_rate:.0f}/s, ORM baseline {orm_rate:.0f}/s")
-                rec.add(f"{backend}: micro-batched ({BATCH}/tx)", "mentions/s", batched_rate,
-                        target=at_least(TARGETS[backend]), reference=REFERENCE,
-                        ref_value=orm_rate)
-                rec.add(f"{backend}: one transaction per mention", "mentions/s", single_rate,
-                        target=at_least(500), reference=REFERENCE, ref_value=orm_rate)
-        finally:
-            await components.close()
+    async with in_process(ctx, backend) as components:
+        warm = ctx.profile.pick(20, 200, 200)
+        await _pipeline(components, _bodies(f"w{backend}", warm, BATCH))
+        for run_no in range(ctx.profile.repeats):
+            batched = _bodies(f"b{run_no}", batched_n, BATCH)
+            singles = _bodies(f"s{run_no}", single_n, 1)
+            baseline = _bodies(f"o{run_no}", single_n, 1)
+            batched_rate = batched_n / await _pipeline(components, batched)
+            single_rate = single_n / await _pipeline(components, singles)
+            orm_rate = single_n / await _orm_baseline(components, baseline)
+            ctx.log(f"{backend} run {run_no + 1}: batched {batched_rate:.0f}/s, one "
+                    f"transaction each {single_rate:.0f}/s, ORM baseline {orm_rate:.0f}/s")
+            rec.add(f"{backend}: micro-batched ({BATCH}/tx)", "mentions/s", batched_rate,
+                    target=at_least(TARGETS[backend]), reference=REFERENCE,
+                    ref_value=orm_rate)
+            rec.add(f"{backend}: one transaction per mention", "mentions/s", single_rate,
+                    target=at_least(500), reference=REFERENCE, ref_value=orm_rate)
     rec.note(f"{backend}: {batched_n:,} mentions micro-batched and {single_n:,} one at a "
              "time per run, 5% repeats, triage on; the outbox rows are written, not sent")
 

@@ -3,30 +3,23 @@
 The cases come from `bench/report_bench.py`'s bulk generator (a year of closed cases, 2 %
 open, on the product's own schema); this module times the two calls the way the issue states
 them: `team_status` (what `/mentions status` shows) as the 95th percentile of repeated calls,
-`build_report` over 30 days once per run, beside a `COUNT(*)` of all cases. Without that
-module it falls back to cases made by the product's ingest, at a small scale, and says so.
+`build_report` over 30 days once per run, beside a `COUNT(*)` of all cases.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from bench import report_bench
 from bench.context import Context
 from bench.core import Recorder, at_most, percentile
-from bench.procs import BOT_TOKEN, SIGNING_SECRET, SOURCE, WEBHOOK_SECRET, write_config
-from bench.seed import mentions
 from bot.services.context import Services
-from bot.services.ingest import ingest_batch
 from bot.services.reports import build_report, parse_period, team_status
-from bot.settings import Environment, Settings, load_file_config
-from bot.wiring import build
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.models import CaseRow
@@ -37,34 +30,12 @@ FULL_SCALE = 1_000_000
 COUNT = "COUNT(*) of all cases"
 
 
-async def _fallback(ctx: Context, rec: Recorder, backend: str) -> None:
-    cases = ctx.profile.pick(60, 3_000, 20_000)
-    calls = ctx.profile.pick(3, 40, 100)
-    async with ctx.database(backend) as url:
-        env = Environment(slack_bot_token=SecretStr(BOT_TOKEN),
-                          slack_signing_secret=SecretStr(SIGNING_SECRET),
-                          slack_api_url="http://127.0.0.1:9/api/", database_url=url)
-        settings = Settings(env=env, file=load_file_config(write_config(ctx.workdir)),
-                            secrets={"BENCH_WEBHOOK_SECRET": WEBHOOK_SECRET})
-        components = await build(settings)
-        try:
-            batch = mentions(f"p7{backend}", cases)
-            for start in range(0, cases, 500):
-                await ingest_batch(components.services, batch[start:start + 500],
-                                   source_name=SOURCE)
-            await _time_calls(ctx, rec, backend, components.services, cases, calls)
-        finally:
-            await components.close()
-    rec.pending(f"measured over {cases:,} ingested cases, not {FULL_SCALE:,}: the "
-                "bulk generator (bench/report_bench.py) is not in the tree")
-
-
-async def _generated(ctx: Context, rec: Recorder, backend: str, report_bench: object) -> None:
+async def _backend(ctx: Context, rec: Recorder, backend: str) -> None:
     """Cases from bench/report_bench.py's bulk generator, timed the way the issue states it:
     status p95 over repeated calls, the 30-day report per run."""
     cases = ctx.profile.pick(5_000, 200_000, FULL_SCALE)
     calls = ctx.profile.pick(5, 40, 100)
-    now = report_bench.NOW  # type: ignore[attr-defined]
+    now = report_bench.NOW
     async with ctx.database(backend) as url:
         engine = make_engine(url)
         await upgrade(engine)
@@ -72,9 +43,9 @@ async def _generated(ctx: Context, rec: Recorder, backend: str, report_bench: ob
         began = time.perf_counter()
         if backend == "sqlite":
             path = Path(url.split("///", 1)[1])
-            await asyncio.to_thread(report_bench.load_sqlite, path, cases)  # type: ignore[attr-defined]
+            await asyncio.to_thread(report_bench.load_sqlite, path, cases)
         else:
-            await report_bench.load_postgres(url, cases)  # type: ignore[attr-defined]
+            await report_bench.load_postgres(url, cases)
         ctx.log(f"{backend}: {cases:,} cases generated in {time.perf_counter() - began:.0f} s")
         db = Database(make_engine(url))
         services = Services(db=db, clock=lambda: now)
@@ -113,12 +84,5 @@ async def _time_calls(ctx: Context, rec: Recorder, backend: str, services: Servi
 
 
 async def run(ctx: Context, rec: Recorder) -> None:
-    try:
-        report_bench = importlib.import_module("bench.report_bench")
-    except ModuleNotFoundError:
-        report_bench = None
     for backend in ctx.backends():
-        if report_bench is not None and hasattr(report_bench, "load_sqlite"):
-            await _generated(ctx, rec, backend, report_bench)
-        else:
-            await _fallback(ctx, rec, backend)
+        await _backend(ctx, rec, backend)

@@ -61,55 +61,40 @@ async def transition(
     payload: dict[str, Any] | None = None,
     after: Callable[[Tx, CaseRecord, datetime], Any] | None = None,
 ) -> CaseRecord:
-    """Apply `action`: guards, compare-and-set, audit event and card update in one commit."""
+    """Apply `action`: guards, compare-and-set, audit event and card update in one commit.
+    Every line logged meanwhile names the case."""
+    now = services.clock()
     with case_context(case_id):
-        updated = await _transition(services, case_id, actor, action, values=values,
-                                    guard=guard, payload=payload, after=after)
+        async with services.db.transaction() as tx:
+            record = await tx.get_case(case_id)
+            if record is None:
+                raise CaseNotFound(case_id)
+            case = record.case
+            check_member(actor)
+            from_state = State(case.state)
+            to_state = apply(from_state, action)
+            if guard is not None:
+                guard(record)
+            check_may_act(actor, action, case.assignee if from_state != State.NEW else None)
+            changes = {"state": to_state, "updated_at": now, **(values(now) if values else {})}
+            if not await tx.compare_and_set(case_id, case.version, **changes):
+                raise ChangedMeanwhile
+            await tx.audit(
+                case_id=case_id,
+                actor=actor.user_id,
+                action=action,
+                from_state=from_state,
+                to_state=to_state,
+                at=now,
+                payload={"role": actor.role, **(payload or {})},
+            )
+            await tx.enqueue(Effect.CARD_UPDATE, now=now, case_id=case_id)
+            updated = await tx.get_case(case_id)
+            assert updated is not None
+            if after is not None:
+                await after(tx, updated, now)
         log.info("%s by %s (%s): case is now %s", action, actor.user_id, actor.role,
                  updated.case.state)
-    return updated
-
-
-async def _transition(
-    services: Services,
-    case_id: int,
-    actor: Actor,
-    action: Action,
-    *,
-    values: Callable[[datetime], dict[str, Any]] | None,
-    guard: Guard | None,
-    payload: dict[str, Any] | None,
-    after: Callable[[Tx, CaseRecord, datetime], Any] | None,
-) -> CaseRecord:
-    now = services.clock()
-    async with services.db.transaction() as tx:
-        record = await tx.get_case(case_id)
-        if record is None:
-            raise CaseNotFound(case_id)
-        case = record.case
-        check_member(actor)
-        from_state = State(case.state)
-        to_state = apply(from_state, action)
-        if guard is not None:
-            guard(record)
-        check_may_act(actor, action, case.assignee if from_state != State.NEW else None)
-        changes = {"state": to_state, "updated_at": now, **(values(now) if values else {})}
-        if not await tx.compare_and_set(case_id, case.version, **changes):
-            raise ChangedMeanwhile
-        await tx.audit(
-            case_id=case_id,
-            actor=actor.user_id,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            at=now,
-            payload={"role": actor.role, **(payload or {})},
-        )
-        await tx.enqueue(Effect.CARD_UPDATE, now=now, case_id=case_id)
-        updated = await tx.get_case(case_id)
-        assert updated is not None
-        if after is not None:
-            await after(tx, updated, now)
     return updated
 
 

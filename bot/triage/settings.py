@@ -20,7 +20,6 @@ from pydantic import (
 )
 
 from bot.triage.config import (
-    DEFAULT_FOLLOWER_TIERS,
     DEFAULT_URGENCY_WORDS,
     BotLikeRule,
     PriorityThresholds,
@@ -47,23 +46,27 @@ def _words(value: list[str]) -> list[str]:
     return [word.strip() for word in value]
 
 
+# The defaults live once, on the pure values triage runs on.
+_WEIGHTS, _THRESHOLDS, _BOT_LIKE = PriorityWeights(), PriorityThresholds(), BotLikeRule()
+
+
 class WeightsSettings(_Strict):
     """Points each signal adds to the score (see bot/triage/priority.py)."""
 
-    base: int = 20
-    negative: int = 25
-    very_negative: int = 35
-    positive: int = -10
-    urgency_first: int = 30
-    urgency_each_more: int = 5
-    urgency_max: int = 40
+    base: int = _WEIGHTS.base
+    negative: int = _WEIGHTS.negative
+    very_negative: int = _WEIGHTS.very_negative
+    positive: int = _WEIGHTS.positive
+    urgency_first: int = _WEIGHTS.urgency_first
+    urgency_each_more: int = _WEIGHTS.urgency_each_more
+    urgency_max: int = _WEIGHTS.urgency_max
     follower_tiers: list[tuple[int, int]] = Field(
-        default_factory=lambda: [(a, b) for a, b in DEFAULT_FOLLOWER_TIERS]
+        default_factory=lambda: [(a, b) for a, b in _WEIGHTS.follower_tiers]
     )
-    vip: int = 40
-    known_customer: int = 15
-    verified: int = 10
-    spam: int = -60
+    vip: int = _WEIGHTS.vip
+    known_customer: int = _WEIGHTS.known_customer
+    verified: int = _WEIGHTS.verified
+    spam: int = _WEIGHTS.spam
 
     @field_validator("follower_tiers")
     @classmethod
@@ -75,9 +78,9 @@ class WeightsSettings(_Strict):
 
 
 class ThresholdsSettings(_Strict):
-    urgent: int = 80
-    high: int = 50
-    normal: int = 15
+    urgent: int = _THRESHOLDS.urgent
+    high: int = _THRESHOLDS.high
+    normal: int = _THRESHOLDS.normal
 
     @model_validator(mode="after")
     def _ordered(self) -> ThresholdsSettings:
@@ -87,8 +90,8 @@ class ThresholdsSettings(_Strict):
 
 
 class BotLikeSettings(_Strict):
-    min_handle_digits: int = Field(default=6, ge=1)
-    max_followers: int = Field(default=0, ge=0)
+    min_handle_digits: int = Field(default=_BOT_LIKE.min_handle_digits, ge=1)
+    max_followers: int = Field(default=_BOT_LIKE.max_followers, ge=0)
 
 
 class MatchSettings(_Strict):
@@ -203,29 +206,18 @@ class TriageSettings(_Strict):
 
     def setup(self, *, default_channel: str, review_channel: str) -> TriageSetup:
         """The pure values triage runs on."""
-        weights = self.weights
         config = TriageConfig(
             urgency_words=tuple(self.urgency_words),
             vip_handles=frozenset(self.vip_handles),
             excluded_handles=frozenset(self.excluded_handles),
             excluded_keywords=tuple(self.excluded_keywords),
-            weights=PriorityWeights(
-                base=weights.base, negative=weights.negative,
-                very_negative=weights.very_negative, positive=weights.positive,
-                urgency_first=weights.urgency_first,
-                urgency_each_more=weights.urgency_each_more,
-                urgency_max=weights.urgency_max,
-                follower_tiers=tuple((int(a), int(b)) for a, b in weights.follower_tiers),
-                vip=weights.vip, known_customer=weights.known_customer,
-                verified=weights.verified, spam=weights.spam,
-            ),
-            thresholds=PriorityThresholds(
-                urgent=self.thresholds.urgent, high=self.thresholds.high,
-                normal=self.thresholds.normal,
-            ),
+            weights=PriorityWeights(**{
+                **self.weights.model_dump(),
+                "follower_tiers": tuple((int(a), int(b))
+                                        for a, b in self.weights.follower_tiers)}),
+            thresholds=PriorityThresholds(**self.thresholds.model_dump()),
             very_negative_at_or_below=self.very_negative_at_or_below,
-            bot_like=BotLikeRule(min_handle_digits=self.bot_like.min_handle_digits,
-                                 max_followers=self.bot_like.max_followers),
+            bot_like=BotLikeRule(**self.bot_like.model_dump()),
             repeated_text_min_copies=self.repeated_text_min_copies,
         )
         rules = tuple(
