@@ -155,6 +155,19 @@ async def metrics(request: web.Request) -> web.Response:
                                                             "charset=utf-8"})
 
 
+# Bolt runs a listener after its ack in a task made from this coroutine function.
+BOLT_LISTENER_TASK = "run_ack_function_asynchronously"
+
+
+async def listeners_finished(timeout: float) -> None:  # noqa: ASYNC109
+    """Wait for listeners still running after their ack (a report being built, a refusal being
+    audited): closing the database under them would lose that work."""
+    running = [t for t in asyncio.all_tasks()
+               if t is not asyncio.current_task() and BOLT_LISTENER_TASK in repr(t.get_coro())]
+    if running:
+        await asyncio.wait(running, timeout=timeout)
+
+
 def create_app(components: Components, *, background: bool = True) -> web.Application:
     """The HTTP side. With `background`, the dispatcher and the pollers run in this process."""
     app = web.Application(client_max_size=MAX_BODY)
@@ -180,6 +193,7 @@ def create_app(components: Components, *, background: bool = True) -> web.Applic
         for task in tasks:
             with suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=20)
+        await listeners_finished(timeout=10)
         await components.close()
 
     app.cleanup_ctx.append(lifetime)

@@ -22,13 +22,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bot.web import listeners_finished
 from db.models import SlackDeliveryRow
 from tests.reliability.harness import report
 from tests.stack import start_stack
 
 EVENTS = {"postgresql": 1000, "sqlite": 300}
 CHUNK = 20
-LISTENER = "run_ack_function_asynchronously"  # Bolt's task for a listener run after its ack
 
 
 def deliveries(users: list[str], rng: random.Random) -> tuple[list[tuple[int, int]], int]:
@@ -44,14 +44,6 @@ def deliveries(users: list[str], rng: random.Random) -> tuple[list[tuple[int, in
         out.extend((index, retry) for retry in range(first, 4))
     rng.shuffle(out)
     return out, lost_originals
-
-
-async def _listeners_finished() -> None:
-    """Wait for every listener Bolt started after acknowledging (they run as tasks)."""
-    running = [t for t in asyncio.all_tasks()
-               if t is not asyncio.current_task() and LISTENER in repr(t.get_coro())]
-    if running:
-        await asyncio.wait(running, timeout=60)
 
 
 async def test_each_retried_event_applies_exactly_once(database_url: str,
@@ -77,7 +69,7 @@ async def test_each_retried_event_applies_exactly_once(database_url: str,
         for start in range(0, len(plan), CHUNK):
             chunk = plan[start:start + CHUNK]
             statuses += await asyncio.gather(*(deliver(i, r) for i, r in chunk))
-        await _listeners_finished()
+        await listeners_finished(timeout=60)
         # Each applied open queued one publish; the dispatcher sends them.
         await stack.drain()
 
