@@ -1,4 +1,5 @@
-"""Engine construction: SQLite gets WAL and immediate write transactions, PostgreSQL a pool."""
+"""Engine construction: SQLite gets WAL and immediate write transactions (deferred for read
+snapshots), PostgreSQL a pool."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+READ_ONLY = "mentiondesk_read_only"
+"""Execution option marking a read-only transaction (SQLite: `BEGIN DEFERRED`)."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -42,4 +46,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read snapshot (`Database.snapshot`) must not take the write lock: a long report
+        # would queue every writer behind it, and parallel reads would run one at a time.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")

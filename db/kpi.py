@@ -5,6 +5,7 @@ Per-case KPI values are stored columns kept by a trigger (migration 0007), read 
 the covering index `ix_case_report`; nothing is recomputed from timestamps per read.
 Percentiles are PostgreSQL's `percentile_cont`; SQLite has none, so the same linear
 interpolation is computed from the two rows around the rank (`ORDER BY … LIMIT 2 OFFSET k`).
+Each function reads within one transaction; the report runs them in parallel snapshots.
 `seconds_between` and the `*_expr` helpers remain for the per-case export.
 """
 
@@ -198,31 +199,33 @@ def _interpolate(n: int, p: float, values: Sequence[float]) -> float:
     return low + (high - low) * (pos - math.floor(pos))
 
 
-async def percentiles(tx: Tx, window: Window, counts: dict[str, int]
-                      ) -> dict[str, list[float | None]]:
-    """Continuous percentiles of each stored KPI column over the period's non-spam cases.
-
-    `counts[name]` is how many non-NULL values the period holds (from `grouped`): PostgreSQL
-    runs `percentile_cont` in one statement; SQLite has none, so each percentile reads the two
-    values around its rank (`ORDER BY … LIMIT 2 OFFSET k`).
-    """
+async def percentiles(tx: Tx, window: Window) -> dict[str, list[float | None]]:
+    """PostgreSQL: every percentile of the period's non-spam cases in one statement."""
     where = [*window.where(), _not_spam()]
-    if tx.dialect == "postgresql":
-        cols = [func.percentile_cont(p).within_group(col)
-                for _name, col, ps in PERCENTILES for p in ps]
-        return _named(iter((await tx.session.execute(select(*cols).where(*where))).one()))
-    out: dict[str, list[float | None]] = {}
-    for name, col, ps in PERCENTILES:
-        n = counts.get(name, 0)
-        out[name] = []
-        for p in ps:
-            if n == 0:
-                out[name].append(None)
-                continue
-            stmt = (select(col).where(*where, col.is_not(None)).order_by(col)
-                    .limit(2).offset(math.floor((n - 1) * p)))
-            values = [float(v) for v in (await tx.session.execute(stmt)).scalars()]
-            out[name].append(_interpolate(n, p, values))
+    cols = [func.percentile_cont(p).within_group(col)
+            for _name, col, ps in PERCENTILES for p in ps]
+    return _named(iter((await tx.session.execute(select(*cols).where(*where))).one()))
+
+
+async def column_percentiles(tx: Tx, window: Window, name: str) -> list[float | None]:
+    """SQLite, which has no `percentile_cont`: the same interpolation from the two values
+    around each rank (`ORDER BY … LIMIT 2 OFFSET k`), counted in the same snapshot. Upper
+    percentiles read from the top, so the bounded sort keeps the smaller side of the rank."""
+    _name, col, ps = next(entry for entry in PERCENTILES if entry[0] == name)
+    where = [*window.where(), _not_spam(), col.is_not(None)]
+    n = int((await tx.session.execute(select(func.count()).where(*where))).scalar_one())
+    out: list[float | None] = []
+    for p in ps:
+        if n == 0:
+            out.append(None)
+            continue
+        low = math.floor((n - 1) * p)
+        want = 2 if low + 1 < n else 1
+        from_top = p > 0.5
+        stmt = (select(col).where(*where).order_by(col.desc() if from_top else col)
+                .limit(want).offset(n - low - want if from_top else low))
+        values = sorted(float(v) for v in (await tx.session.execute(stmt)).scalars())
+        out.append(_interpolate(n, p, values) if values else None)
     return out
 
 

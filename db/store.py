@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.mention import Author, Mention
+from db.engine import READ_ONLY
 from db.models import (
     AuditEventRow,
     CaseRow,
@@ -46,11 +47,21 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        reader = engine.execution_options(**{READ_ONLY: True}, postgresql_readonly=True)
+        self._snapshots = async_sessionmaker(reader, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """One transaction; commits on success, rolls back on any exception."""
         async with self._sessions() as session, session.begin():
+            yield Tx(session, self.dialect)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Tx]:
+        """A read-only transaction: one consistent view that never blocks a writer, so reports
+        can run several at once beside the dispatcher (SQLite: a deferred WAL read; PostgreSQL:
+        `READ ONLY`). Only for reads."""
+        async with self._snapshots() as session, session.begin():
             yield Tx(session, self.dialect)
 
     async def retrying(self, work: Callable[[Tx], Awaitable[T]]) -> T:
@@ -179,14 +190,6 @@ class Tx:
         stmt = (select(CaseRow).where(CaseRow.state == state, CaseRow.group_id.is_(None))
                 .order_by(CaseRow.created_at).limit(1))
         return (await self.session.execute(stmt)).scalars().first()
-
-    async def load_by_assignee(self, open_states: Sequence[str]) -> dict[str, int]:
-        stmt = (
-            select(CaseRow.assignee, func.count())
-            .where(CaseRow.state.in_(list(open_states)), CaseRow.assignee.is_not(None))
-            .group_by(CaseRow.assignee)
-        )
-        return {str(user): count for user, count in await self.session.execute(stmt)}
 
     async def cases_of(self, user: str, states: Sequence[str], limit: int = 20) -> list[CaseRecord]:
         stmt = (
@@ -477,9 +480,6 @@ class Tx:
         row.updated_at = now
         # Health (failures, last success) is source health's to record, not the cursor's.
         await self.session.flush()
-
-    async def cursors(self) -> list[SourceCursorRow]:
-        return list((await self.session.execute(select(SourceCursorRow))).scalars())
 
 
 def _storable(text: str) -> str:

@@ -57,7 +57,7 @@ async def cases_csv(services: Services, period: Period, network: str | None = No
         .where(and_(closer.c.case_id == CaseRow.id, closer.c.action == "close"))
         .order_by(closer.c.id.desc()).limit(1).scalar_subquery()
     )
-    async with services.db.transaction() as tx:
+    async with services.db.snapshot() as tx:
         d = tx.dialect
         stmt = (
             select(CaseRow, MentionRow.external_id, MentionRow.url, MentionRow.received_at,
@@ -91,7 +91,7 @@ async def audit_csv(services: Services, period: Period) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(AUDIT_COLUMNS)
-    async with services.db.transaction() as tx:
+    async with services.db.snapshot() as tx:
         for event in (await tx.session.execute(stmt)).scalars():
             writer.writerow([_cell(v) for v in (
                 event.id, event.case_id, event.at, event.actor, event.action,

@@ -7,17 +7,23 @@ KPI definitions are in the README ("KPIs").
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.services.context import Services
 from db import kpi
 from db.grouped import waiting_members
 from db.kpi import GroupRow, Window
+from db.store import Tx
+
+T = TypeVar("T")
 
 MAX_DAYS = 366
 _DAYS = re.compile(r"^(\d{1,3})d$")
@@ -234,27 +240,52 @@ def _daily(period: Period, sums: list[tuple[int, int, int, float]]) -> list[DayF
             for i, day in enumerate(days)]
 
 
-def _counts(rows: list[GroupRow]) -> dict[str, int]:
-    """How many non-spam values each percentile is taken over."""
-    ham = [r for r in rows if r.outcome != kpi.SPAM]
-    return {"frt": sum(r.replied for r in ham), "resolution": sum(r.closed for r in ham),
-            "lag": sum(r.lag_n for r in ham)}
+PARALLEL_READS = 4
+"""Report queries running at once, each in its own read snapshot (a connection apiece)."""
+
+Pct = dict[str, list[float | None]]
 
 
-async def _figures(services: Services, window: Window, now: datetime, *,
+class _Reads:
+    """Runs a report's independent queries side by side, each in its own read snapshot, at
+    most `PARALLEL_READS` at a time. Sorting for percentiles dominates a long report and
+    SQLite sorts on the calling connection's thread, so parallel snapshots use every core.
+    The snapshots may be a commit apart; each figure is consistent within itself."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.gate = asyncio.Semaphore(PARALLEL_READS)
+
+    async def run(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        async with self.gate, self.services.db.snapshot() as tx:
+            return await work(tx)
+
+
+async def _figures(reads: _Reads, window: Window, now: datetime, *,
                    breakdown: bool = True) -> tuple[list[GroupRow], Figures]:
     """The period's figures; `breakdown` also groups them by network, agent, outcome and
     sentiment (the period before needs totals only, a cheaper plain aggregate)."""
-    pct: dict[str, list[float | None]] | None = None
-    async with services.db.transaction() as tx:
+    postgres = reads.services.db.dialect == "postgresql"
+
+    async def additive(tx: Tx) -> tuple[list[GroupRow], Pct | None]:
         if breakdown:
-            rows = await kpi.grouped(tx, window, now)
-        else:
-            rows, pct = await kpi.totals(tx, window, now)
-        if pct is None and rows:
-            pct = await kpi.percentiles(tx, window, _counts(rows))
-    if pct is None:
-        pct = {"frt": [None, None], "resolution": [None], "lag": [None]}
+            return await kpi.grouped(tx, window, now), None
+        return await kpi.totals(tx, window, now)
+
+    async with asyncio.TaskGroup() as group:
+        main = group.create_task(reads.run(additive))
+        if postgres and breakdown:
+            pg_pct = group.create_task(reads.run(partial(kpi.percentiles, window=window)))
+        if not postgres:
+            columns = {name: group.create_task(reads.run(
+                partial(kpi.column_percentiles, window=window, name=name)))
+                for name, _col, _ps in kpi.PERCENTILES}
+    rows, pct = main.result()
+    if postgres and breakdown:
+        pct = pg_pct.result()
+    if not postgres:
+        pct = {name: task.result() for name, task in columns.items()}
+    assert pct is not None
     return rows, _fold(rows, [*pct["frt"], *pct["resolution"], *pct["lag"]])
 
 
@@ -270,11 +301,15 @@ async def build_report(services: Services, period: Period, network: str | None =
     now = services.clock()
     window = Window(period.start, period.end, network)
     previous = period.previous()
-    rows, current = await _figures(services, window, now)
-    _, before = await _figures(services, Window(previous.start, previous.end, network), now,
-                               breakdown=False)
-    async with services.db.transaction() as tx:
-        days = await kpi.daily(tx, window, _day_bounds(period)) if rows else []
+    reads = _Reads(services)
+    async with asyncio.TaskGroup() as group:
+        this = group.create_task(_figures(reads, window, now))
+        before_task = group.create_task(_figures(
+            reads, Window(previous.start, previous.end, network), now, breakdown=False))
+        daily = group.create_task(reads.run(
+            partial(kpi.daily, window=window, bounds=_day_bounds(period))))
+    (rows, current), (_, before) = this.result(), before_task.result()
+    days = daily.result() if rows else []
     outcomes: dict[str, int] = defaultdict(int)
     for row in rows:
         if row.closed:
@@ -315,7 +350,7 @@ class TeamStatus:
 async def team_status(services: Services) -> TeamStatus:
     """What `/mentions status` shows; every query is index-backed (open states only)."""
     now = services.clock()
-    async with services.db.transaction() as tx:
+    async with services.db.snapshot() as tx:
         by_state, load = await kpi.open_cases(tx)
         grouped = await waiting_members(tx)
         if grouped:
@@ -338,6 +373,6 @@ async def team_status(services: Services) -> TeamStatus:
 async def today_figures(services: Services, zone: ZoneInfo) -> Figures:
     """Today's KPIs (team time zone) for the App Home: one plain aggregate and percentiles."""
     period = parse_period("today", services.clock(), zone)
-    _, figures = await _figures(services, Window(period.start, period.end), services.clock(),
-                                breakdown=False)
+    _, figures = await _figures(_Reads(services), Window(period.start, period.end),
+                                services.clock(), breakdown=False)
     return figures

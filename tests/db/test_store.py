@@ -107,3 +107,17 @@ async def test_outbox_lease_is_exclusive_and_fenced(services: Services) -> None:
     async with services.db.transaction() as tx:
         assert not await tx.finish_outbox(a[0].id or 0, "a", status="done", now=later)
         assert await tx.finish_outbox(c[0].id or 0, "c", status="done", now=later)
+
+
+async def test_a_read_snapshot_never_holds_up_a_writer(services: Services) -> None:
+    """Reports read in snapshots; a long one must not queue ingest behind it (on SQLite a
+    write transaction would take the database's only write lock)."""
+    await ingest_batch(services, [mention(1)], source_name="x")
+    async with services.db.snapshot() as reader:
+        assert sum((await reader.count_by_state()).values()) == 1
+        # Inside the open snapshot: a writer commits at once instead of waiting it out.
+        written = await asyncio.wait_for(
+            ingest_batch(services, [mention(2)], source_name="x"), timeout=10)
+        assert len(written.created) == 1
+    async with services.db.snapshot() as reader:
+        assert sum((await reader.count_by_state()).values()) == 2
