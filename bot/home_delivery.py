@@ -1,7 +1,8 @@
 """App Home publishes, with Slack volume and the process's work kept bounded.
 
-Opening the Home queues one `home.publish` row for that person, due at once and shared by
-every open of theirs within a few seconds: a burst of opens never runs the team's figures
+Opening the Home queues one `home.publish` row for that person (in the transaction that
+records the event, before Slack gets its 200), due at once and shared by every open of theirs
+within a few seconds: a burst of opens never runs the team's figures
 per event on the listener's path, and the dispatcher paces `views.publish`.
 
 After a card is posted or updated, the people it concerns (the assignee and whoever acted
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.outbox import EffectHandler
@@ -31,17 +33,16 @@ WINDOW = timedelta(seconds=30)
 OPEN_WINDOW = timedelta(seconds=5)
 
 
-async def request_publish(services: Services, user: str) -> bool:
-    """Queue a Home publish for `user` who just opened it (False: not a user id)."""
+def open_row(user: str, now: datetime) -> dict[str, Any] | None:
+    """The outbox row (as `OutboxRow` columns) for `user` having just opened the Home, or
+    None when `user` is not a user id. It is written with the event's id, before the ack
+    (bot/event_intake.py); opens within `OPEN_WINDOW` share one row."""
     if not USER_ID.match(user):
-        return False
-    now = services.clock()
+        return None
     bucket = int(now.timestamp() // OPEN_WINDOW.total_seconds())
-    async with services.db.transaction() as tx:
-        await outbox_store.enqueue_at(
-            tx, Effect.HOME_PUBLISH, available_at=now, now=now,
-            dedup_key=f"home-open:{user}:{bucket}", payload={"user": user})
-    return True
+    return {"kind": Effect.HOME_PUBLISH.value, "case_id": None, "payload": {"user": user},
+            "dedup_key": f"home-open:{user}:{bucket}", "status": "pending", "attempts": 0,
+            "available_at": now, "created_at": now}
 
 
 def window_end(now: datetime, window: timedelta = WINDOW) -> datetime:

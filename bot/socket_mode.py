@@ -19,7 +19,6 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.web import first_event_delivery
 from bot.wiring import Components
 
 log = logging.getLogger(__name__)
@@ -65,8 +64,10 @@ class SocketModeGateway:
             SocketModeResponse(envelope_id=request.envelope_id, payload=_payload(response)))
 
     async def _first_delivery(self, request: SocketModeRequest) -> bool:
-        event_id = str(request.payload.get("event_id") or "")
-        return not event_id or await first_event_delivery(self.components, event_id)
+        payload = request.payload
+        if not isinstance(payload, dict) or payload.get("type") != "event_callback":
+            return True
+        return await self.components.intake.first_delivery(payload)
 
 
 def _payload(response: Any) -> dict[str, Any] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -17,6 +16,7 @@ from bot import meta_webhook
 from bot.connectors import signing
 from bot.connectors.generic import parse_webhook_mentions
 from bot.domain.mention import Mention, MentionError, SourceKind
+from bot.event_intake import envelope_of
 from bot.meta_webhook import meta_source
 from bot.netpolicy import slack_request_problem
 from bot.polling import polling_for
@@ -37,11 +37,9 @@ def _components(request: web.Request) -> Components:
 async def slack_events(request: web.Request) -> web.Response:
     """Every Slack request. Retried events (same `event_id`) are applied once.
 
-    Interactions that change state commit before their listener acks (handlers/). Events are
-    acknowledged before their listener runs, and the id is remembered first, so an event lost
-    to a crash in that gap is not redelivered: that is harmless for the only subscribed event,
-    `app_home_opened` (no state; the previous Home stays until the next open or case change).
-    An event that changes state must be stored before the 200 and processed from there."""
+    Interactions that change state commit before their listener acks (handlers/). Events
+    commit their id and their effect before Bolt sees them (bot/event_intake.py): Bolt acks
+    an event before its listener runs, so nothing may be left for the listener to persist."""
     components = _components(request)
     raw = await request.read()
     secret = components.settings.env.slack_signing_secret
@@ -57,29 +55,13 @@ async def slack_events(request: web.Request) -> web.Response:
     if problem is not None:
         log.warning("Slack request refused: %s", problem)
         return web.json_response({"error": problem}, status=400)
-    event_id = _event_id(request, body)
-    if event_id is not None and not await first_event_delivery(components, event_id):
+    envelope = envelope_of(body) if request.content_type.endswith("json") else None
+    if envelope is not None and not await components.intake.first_delivery(envelope):
         return web.Response(status=200)
     bolt_request = AsyncBoltRequest(body=body, query=request.query_string,
                                     headers=dict(request.headers))
     bolt_response = await components.bolt.async_dispatch(bolt_request)
     return await to_aiohttp_response(bolt_response)
-
-
-async def first_event_delivery(components: Components, event_id: str) -> bool:
-    """Remember an Events API `event_id`; False when it was seen before (a Slack retry)."""
-    async with components.db.transaction() as tx:
-        return await tx.remember_delivery(f"event:{event_id}", components.services.clock())
-
-
-def _event_id(request: web.Request, body: str) -> str | None:
-    if not request.content_type.endswith("json"):
-        return None
-    with suppress(ValueError):
-        data = json.loads(body)
-        if isinstance(data, dict) and data.get("type") == "event_callback":
-            return str(data.get("event_id") or "") or None
-    return None
 
 
 async def webhook(request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ from bot.connectors.generic import GenericConnector
 from bot.connectors.registry import NETWORK_MODULES, build_network_connector
 from bot.delivery import CardDelivery
 from bot.domain.mention import SourceKind
+from bot.event_intake import EventIntake
 from bot.group_delivery import GroupDelivery
 from bot.home_delivery import HomeDelivery
 from bot.netpolicy import guarded_session
@@ -64,8 +65,14 @@ class Components:
     connectors: dict[str, Connector] = field(default_factory=dict)
     timers: SlaTimers | None = None
     reliability: Reliability | None = None
+    intake: EventIntake = field(init=False)
+    """Slack events' ids and effects, committed in batches before they are acknowledged."""
+
+    def __post_init__(self) -> None:
+        self.intake = EventIntake(self.db, self.services.clock, self.dispatcher.wake)
 
     async def close(self) -> None:
+        await self.intake.close()
         await self.http.close()
         await self.db.dispose()
 

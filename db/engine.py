@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 READ_ONLY = "mentiondesk_read_only"
@@ -24,7 +24,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-        _sqlite_pragmas(engine)
+        sqlite_pragmas(engine.sync_engine)
         return engine
     # A process frozen inside a transaction (SIGSTOP, a stalled VM) must not hold its row
     # locks forever: the server ends such a transaction, and waiters give up and retry.
@@ -33,8 +33,11 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                                pool_pre_ping=True, connect_args={"server_settings": settings})
 
 
-def _sqlite_pragmas(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def sqlite_pragmas(engine: Engine) -> None:
+    """WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` (DEFERRED for snapshots) on
+    every connection of `engine` (the async engine's, or db/sqlite_writer.py's)."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -44,7 +47,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A read snapshot (`Database.snapshot`) must not take the write lock: a long report
         # would queue every writer behind it, and parallel reads would run one at a time.

@@ -5,8 +5,9 @@ Concurrency is compare-and-set on `case.version`: zero rows updated means the ra
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from db.models import (
     SlackDeliveryRow,
     SourceCursorRow,
 )
+from db.sqlite_writer import SqliteWriter
 
 T = TypeVar("T")
 
@@ -40,6 +42,33 @@ class CaseRecord:
     mention: MentionRow
 
 
+class _WriteGate:
+    """SQLite has one write lock per database. This process's writers take turns here, in
+    arrival order, instead of polling for it in SQLite's busy handler, which sleeps up to
+    100 ms between tries: at a few hundred writes a second those sleeps were the slowest
+    acknowledgements. Reentrant per task, like opening a second transaction was before
+    (nesting inside the first transaction's own task). Other processes still meet the busy
+    handler; PostgreSQL needs no gate."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if not self.enabled or self._owner is task:
+            yield
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                yield
+            finally:
+                self._owner = None
+
+
 class Database:
     """Owns the session factory. Built by the composition root, never at import time."""
 
@@ -49,11 +78,25 @@ class Database:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         reader = engine.execution_options(**{READ_ONLY: True}, postgresql_readonly=True)
         self._snapshots = async_sessionmaker(reader, expire_on_commit=False)
+        self._gate = _WriteGate(enabled=self.dialect == "sqlite")
+        self._writer: SqliteWriter | None = None
+
+    def write_gate(self) -> AbstractAsyncContextManager[None]:
+        """This process's turn to write (SQLite; a no-op on PostgreSQL)."""
+        return self._gate.held()
+
+    def sqlite_writer(self) -> SqliteWriter | None:
+        """The one-hop writer for hot write paths on a SQLite file (None on PostgreSQL)."""
+        if self.dialect != "sqlite" or self.engine.url.database in (None, "", ":memory:"):
+            return None
+        if self._writer is None:
+            self._writer = SqliteWriter(self.engine.url)
+        return self._writer
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """One transaction; commits on success, rolls back on any exception."""
-        async with self._sessions() as session, session.begin():
+        async with self._gate.held(), self._sessions() as session, session.begin():
             yield Tx(session, self.dialect)
 
     @asynccontextmanager
@@ -85,6 +128,8 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.close)
         await self.engine.dispose()
 
 
@@ -96,7 +141,7 @@ class Tx:
         self.dialect = dialect
 
     def _insert(self, table: Any) -> Any:
-        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+        return insert_for(self.dialect, table)
 
     # -- mentions and cases -------------------------------------------------------------
     async def insert_mentions(
@@ -463,6 +508,13 @@ class Tx:
         )
         return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
+    async def remember_deliveries(self, keys: Sequence[str], now: datetime) -> set[str]:
+        """The keys of `keys` seen for the first time, in one statement for a whole batch."""
+        stmt = deliveries_insert(self.dialect, keys, now)
+        if stmt is None:
+            return set()
+        return {str(key) for key in (await self.session.execute(stmt)).scalars()}
+
     async def forget_deliveries(self, before: datetime) -> int:
         """Drop dedup keys older than `before` (callers keep at least 24 h)."""
         stmt = delete(SlackDeliveryRow).where(SlackDeliveryRow.received_at < before)
@@ -480,6 +532,22 @@ class Tx:
         row.updated_at = now
         # Health (failures, last success) is source health's to record, not the cursor's.
         await self.session.flush()
+
+
+def insert_for(dialect: str, table: Any) -> Any:
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def deliveries_insert(dialect: str, keys: Sequence[str], now: datetime) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING key` for delivery keys (None: no keys);
+    the keys it returns are the ones seen for the first time."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return None
+    return (insert_for(dialect, SlackDeliveryRow)
+            .values([{"key": key, "received_at": now} for key in unique])
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(SlackDeliveryRow.key))
 
 
 def _storable(text: str) -> str:

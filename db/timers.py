@@ -6,6 +6,7 @@ status it read, so two workers (or a worker restarted mid-round) can never fire 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy import and_, or_, select, update
 
 from bot.domain.lifecycle import OPEN_STATES
 from db.models import CaseRow, OutboxRow, SlaTimerRow
-from db.store import Tx
+from db.store import Tx, insert_for
 
 NUDGE = "nudge"
 ESCALATE = "escalate"
@@ -125,3 +126,17 @@ async def enqueue_at(tx: Tx, kind: str, *, available_at: datetime, now: datetime
         attempts=0, available_at=available_at, created_at=now,
     ).on_conflict_do_nothing(index_elements=["dedup_key"])
     await tx.session.execute(stmt)
+
+
+async def enqueue_many(tx: Tx, rows: Sequence[dict[str, Any]]) -> int:
+    """Several outbox rows in one statement (each a dict of `OutboxRow` columns); rows whose
+    `dedup_key` exists already are skipped. Returns how many were added."""
+    if not rows:
+        return 0
+    return len((await tx.session.execute(outbox_insert(tx.dialect, rows))).scalars().all())
+
+
+def outbox_insert(dialect: str, rows: Sequence[dict[str, Any]]) -> Any:
+    """`INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id` for several outbox rows."""
+    return (insert_for(dialect, OutboxRow).values(list(rows))
+            .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(OutboxRow.id))

@@ -14,11 +14,11 @@ import json
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.sandbox.client import BotResponse
 from bot.slack.ids import ACTION_CLAIM, ACTION_CLOSE
-from db.models import CaseRow
+from db.models import CaseRow, OutboxRow
 from db.store import Tx
 from tests.scenarios.test_claim_flow import button, case_row, mention
 from tests.stack import ANN, MENTIONS, Stack
@@ -70,3 +70,22 @@ async def test_close_submission_is_committed_when_the_200_arrives(stack: Stack) 
         stack, stack.emulator.submit_view(ANN, view.id, {"outcome": {"value": "no_action"}}))
     case = await case_row(stack, 1)
     assert (case.state, case.outcome) == ("closed", "no_action")
+
+
+async def test_home_open_is_queued_when_the_200_arrives(stack: Stack) -> None:
+    """Bolt acks an event before its listener runs, so the event's effect (the Home publish)
+    must be committed before Bolt sees it: while the outbox cannot be written, no 200.
+    (PostgreSQL tells the two apart: a listener that queued the publish after the ack would
+    answer here. On SQLite one lock covers every table.)"""
+    async with stack.components.db.transaction() as tx:
+        if tx.dialect == "postgresql":
+            await tx.session.execute(text("LOCK TABLE outbox IN EXCLUSIVE MODE"))
+        else:  # the first statement begins IMMEDIATE: the database's write lock
+            await tx.session.execute(text("SELECT 1"))
+        task = asyncio.ensure_future(stack.emulator.open_home(ANN))
+        done, _ = await asyncio.wait({task}, timeout=HELD)
+        assert not done, "Slack got its 200 before the event was on record"
+    assert (await task).status == 200
+    async with stack.components.db.transaction() as tx:
+        kinds = [row.kind for row in (await tx.session.execute(select(OutboxRow))).scalars()]
+    assert kinds.count("home.publish") == 1
