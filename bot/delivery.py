@@ -35,11 +35,11 @@ class CardDelivery:
 
     async def _extras(self, record: CaseRecord) -> CardExtras:
         """Triage context shown on the card (history, grouped mentions), read at send time."""
-        async with self.db.transaction() as tx:
+        async with self.db.snapshot() as tx:
             return await load_card_extras(tx, record)
 
     async def _load(self, case_id: int) -> tuple[CaseRecord, str | None] | None:
-        async with self.db.transaction() as tx:
+        async with self.db.snapshot() as tx:
             record = await tx.get_case(case_id)
             if record is None:
                 return None
@@ -99,7 +99,7 @@ class CardDelivery:
     async def _card_in_digest(self, row: OutboxRow, record: CaseRecord,
                               reply: str | None) -> None:
         case = record.case
-        async with self.db.transaction() as tx:
+        async with self.db.snapshot() as tx:
             digest = await digest_store.digest_of_case(tx, case.id or 0)
         if digest is None or not digest.message_ts:
             return

@@ -67,16 +67,21 @@ class HomeDelivery:
         await self.notifier.call("views.publish", user_id=user, view=view)
 
     async def schedule_for_case(self, case_id: int) -> None:
-        """Queue a debounced refresh for the people a case change concerns."""
+        """Queue a debounced refresh for the people a case change concerns. Read first, in a
+        snapshot: a new card concerns nobody yet, and then nothing is written."""
         now = self.services.clock()
-        async with self.services.db.transaction() as tx:
+        async with self.services.db.snapshot() as tx:
             record = await tx.get_case(case_id)
             events = await tx.audit_events(case_id)
-            users = {record.case.assignee} if record is not None else set()
-            if events:
-                users.add(events[-1].actor)
-            due = window_end(now, self.window)
-            for user in sorted(u for u in users if u and USER_ID.match(u)):
+        users = {record.case.assignee} if record is not None else set()
+        if events:
+            users.add(events[-1].actor)
+        people = sorted(u for u in users if u and USER_ID.match(u))
+        if not people:
+            return
+        due = window_end(now, self.window)
+        async with self.services.db.transaction() as tx:
+            for user in people:
                 await outbox_store.enqueue_at(
                     tx, Effect.HOME_PUBLISH, available_at=due, now=now,
                     dedup_key=f"home:{user}:{int(due.timestamp())}", payload={"user": user})

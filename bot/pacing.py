@@ -113,6 +113,8 @@ class Pacer:
         now = self.clock()
 
         async def reserve(tx: Tx) -> tuple[datetime, bool]:
+            if lease is not None:  # fenced first: a lost lease takes no slot
+                await lease.renew(tx)
             return await pace.take_slot(tx, key, now, budget.interval, budget.tolerance,
                                         self.max_wait)
 
@@ -120,25 +122,23 @@ class Pacer:
         if not taken:
             raise Deferred((start - now).total_seconds(), f"{key} is paced")
         wait = (start - self.clock()).total_seconds()
-        slept = wait > 0
-        if slept:
-            self.waited += wait
-            await asyncio.sleep(wait)
+        if wait <= 0:
+            return  # the lease was renewed with the slot, right before the call
+        self.waited += wait
+        await asyncio.sleep(wait)
 
         async def recheck(tx: Tx) -> datetime | None:
+            # The wait may have outlived the lease (a frozen process) and a 429 may have
+            # paused the key meanwhile (seen here at once, or through the database when
+            # another process got it).
             if lease is not None:
                 await lease.renew(tx)
-            if not slept:
-                return None
-            # A 429 may have paused the key while this call waited for its slot (seen here
-            # at once, or through the database when another process got it).
             return self._paused.get(key) or await pace.paused_until(tx, key)
 
-        if lease is not None or slept:
-            until = await self.db.retrying(recheck)
-            now = self.clock()
-            if until is not None and until > now:
-                raise Deferred((until - now).total_seconds(), f"{key} is paused")
+        until = await self.db.retrying(recheck)
+        now = self.clock()
+        if until is not None and until > now:
+            raise Deferred((until - now).total_seconds(), f"{key} is paused")
 
     async def pause(self, method: str, channel: str | None, seconds: float) -> None:
         now = self.clock()

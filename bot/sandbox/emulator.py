@@ -190,6 +190,15 @@ class SlackEmulator:
         """The next `times` calls to `method` fail without being applied."""
         self.faults.fail(method, status, retry_after, times, error)
 
+    def outage(self, method: str, seconds: float, *, statuses: tuple[int, ...] = (429, 500),
+               retry_after: int = 1, ok_between: int = 0) -> None:
+        """For the next `seconds`, calls to `method` fail in turn with `statuses` (none
+        applied), `ok_between` normal answers between two failures."""
+        self.faults.outage(method, seconds, statuses, retry_after, ok_between)
+
+    def outage_over(self, method: str) -> bool:
+        return self.faults.outage_over(method)
+
     def delay(self, method: str, seconds: float, *, times: int = 1) -> None:
         """The next `times` calls are applied, then answered `seconds` late (a timeout that
         nonetheless happened). `release_delays()` answers them at once."""

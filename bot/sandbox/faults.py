@@ -28,6 +28,25 @@ class Fault:
 
 
 @dataclass(slots=True)
+class Outage:
+    """Until `until`, calls fail in turn with `statuses`, with `ok_between` calls answered
+    normally between two failures (0: every call fails)."""
+
+    until: float
+    statuses: tuple[int, ...]
+    retry_after: int
+    ok_between: int
+    seen: int = 0
+
+    def next_status(self) -> int | None:
+        turn, self.seen = self.seen, self.seen + 1
+        cycle = self.ok_between + 1
+        if turn % cycle:
+            return None
+        return self.statuses[(turn // cycle) % len(self.statuses)]
+
+
+@dataclass(slots=True)
 class Delay:
     seconds: float
     remaining: int
@@ -55,6 +74,7 @@ class Faults:
         self._clock = clock
         self._faults: dict[str, list[Fault]] = {}
         self._delays: dict[str, list[Delay]] = {}
+        self._outages: dict[str, Outage] = {}
         self._rate_limits: dict[str, _RateLimit] = {}
         self._held: set[asyncio.Future[None]] = set()
 
@@ -64,6 +84,15 @@ class Faults:
         self._faults.setdefault(method, []).append(
             Fault(status, retry_after if status == 429 else None, code, times))
 
+    def outage(self, method: str, seconds: float, statuses: tuple[int, ...], retry_after: int,
+               ok_between: int) -> None:
+        self._outages[method] = Outage(self._clock() + seconds, statuses, retry_after,
+                                       ok_between)
+
+    def outage_over(self, method: str) -> bool:
+        outage = self._outages.get(method)
+        return outage is None or self._clock() >= outage.until
+
     def delay(self, method: str, seconds: float, times: int) -> None:
         self._delays.setdefault(method, []).append(Delay(seconds, times))
 
@@ -72,10 +101,18 @@ class Faults:
 
     def clear(self) -> None:
         self._faults.clear()
+        self._outages.clear()
         self._delays.clear()
         self._rate_limits.clear()
 
     def take_fault(self, method: str) -> Fault | None:
+        outage = self._outages.get(method)
+        if outage is not None:
+            if self._clock() >= outage.until:
+                del self._outages[method]
+            elif (status := outage.next_status()) is not None:
+                code = "ratelimited" if status == 429 else "internal_error"
+                return Fault(status, outage.retry_after if status == 429 else None, code, 0)
         return _take(self._faults, method)
 
     def take_delay(self, method: str) -> Delay | None:
