@@ -28,6 +28,12 @@ from db.store import Database, Tx
 log = logging.getLogger(__name__)
 
 
+SAFETY = 1.05
+"""Calls are spaced 5 % wider than the budget's rate: a call that leaves on time can arrive
+a few milliseconds late, and Slack counts arrivals (a burst then its next call, exactly one
+interval later, drew a 429 at the boundary)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Budget:
     """`per_second` sustained, `burst` calls back to back; per channel or per workspace."""
@@ -38,7 +44,7 @@ class Budget:
 
     @property
     def interval(self) -> timedelta:
-        return timedelta(seconds=1.0 / self.per_second)
+        return timedelta(seconds=SAFETY / self.per_second)
 
     @property
     def tolerance(self) -> timedelta:
