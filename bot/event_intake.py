@@ -30,8 +30,7 @@ from sqlalchemy import Connection
 from bot.home_delivery import open_row
 from bot.services.context import Clock
 from db import timers as outbox_store
-from db.store import Database, Tx, deliveries_insert
-from db.timers import outbox_insert
+from db.store import Database, Tx, deliveries_insert, outbox_insert
 
 log = logging.getLogger(__name__)
 

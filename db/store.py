@@ -139,6 +139,7 @@ class Tx:
     def __init__(self, session: AsyncSession, dialect: str) -> None:
         self.session = session
         self.dialect = dialect
+        self._outbox_buffer: list[dict[str, Any]] | None = None
 
     def _insert(self, table: Any) -> Any:
         return insert_for(self.dialect, table)
@@ -155,13 +156,15 @@ class Tx:
         rows = [_mention_values(m, source_name, now) for m in mentions]
         for values, more in zip(rows, extra_values or (), strict=False):
             values.update(more)
+        # Parameter lists, not one multi-row VALUES: the statement compiles once and is
+        # cached, where a VALUES list compiled anew for every batch size.
         stmt = (
             self._insert(MentionRow)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=["source", "external_id"])
             .returning(MentionRow.id, MentionRow.source, MentionRow.external_id)
         )
-        inserted = {(r.source, r.external_id): r.id for r in await self.session.execute(stmt)}
+        result_rows = await self.session.execute(stmt, rows)
+        inserted = {(r.source, r.external_id): r.id for r in result_rows}
         result = []
         for values in rows:
             row_id = inserted.get((values["source"], values["external_id"]))
@@ -320,7 +323,8 @@ class Tx:
         payload: dict[str, Any] | None = None,
         dedup_key: str | None = None,
     ) -> None:
-        """Add an outbound effect; a `dedup_key` already present makes this a no-op."""
+        """Add an outbound effect; a `dedup_key` already present makes this a no-op. Inside
+        `outbox_batch()` the row is written with the others when the batch ends."""
         values = {
             "kind": kind,
             "case_id": case_id,
@@ -331,10 +335,29 @@ class Tx:
             "available_at": now,
             "created_at": now,
         }
+        if self._outbox_buffer is not None:
+            self._outbox_buffer.append(values)
+            return
         stmt = self._insert(OutboxRow).values(values)
         if dedup_key is not None:
             stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
         await self.session.execute(stmt)
+
+    @asynccontextmanager
+    async def outbox_batch(self) -> AsyncIterator[None]:
+        """Rows enqueued inside are written together at the end (in order, so ids keep it):
+        ingest queues one or more effects per mention, and a statement each cost more than
+        the rest of the batch's writes."""
+        self._outbox_buffer = []
+        try:
+            yield
+            rows, self._outbox_buffer = self._outbox_buffer, None
+            if rows:
+                stmt = self._insert(OutboxRow).on_conflict_do_nothing(
+                    index_elements=["dedup_key"])
+                await self.session.execute(stmt, rows)
+        finally:
+            self._outbox_buffer = None
 
     async def lease_outbox(
         self, owner: str, now: datetime, lease: timedelta, limit: int,
@@ -536,6 +559,12 @@ class Tx:
 
 def insert_for(dialect: str, table: Any) -> Any:
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def outbox_insert(dialect: str, rows: Sequence[dict[str, Any]]) -> Any:
+    """`INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id` for several outbox rows."""
+    return (insert_for(dialect, OutboxRow).values(list(rows))
+            .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(OutboxRow.id))
 
 
 def deliveries_insert(dialect: str, keys: Sequence[str], now: datetime) -> Any:

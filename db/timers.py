@@ -15,7 +15,7 @@ from sqlalchemy import and_, or_, select, update
 
 from bot.domain.lifecycle import OPEN_STATES
 from db.models import CaseRow, OutboxRow, SlaTimerRow
-from db.store import Tx, insert_for
+from db.store import Tx, outbox_insert
 
 NUDGE = "nudge"
 ESCALATE = "escalate"
@@ -135,8 +135,3 @@ async def enqueue_many(tx: Tx, rows: Sequence[dict[str, Any]]) -> int:
         return 0
     return len((await tx.session.execute(outbox_insert(tx.dialect, rows))).scalars().all())
 
-
-def outbox_insert(dialect: str, rows: Sequence[dict[str, Any]]) -> Any:
-    """`INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id` for several outbox rows."""
-    return (insert_for(dialect, OutboxRow).values(list(rows))
-            .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(OutboxRow.id))

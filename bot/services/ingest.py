@@ -80,8 +80,9 @@ async def ingest_batch(
         batch = _Batch(services, triage, state, tx, source_name, now, route)
         for row in parents_first(rows):
             await batch.plan(row, by_key[(row.source, row.external_id)])
-        await batch.store()
-        await batch.enqueue_alerts()
+        async with tx.outbox_batch():
+            await batch.store()
+            await batch.enqueue_alerts()
         await triage.finish(tx, state, now)
         if cursor is not None:
             await tx.save_cursor(cursor[0], cursor[1], now)

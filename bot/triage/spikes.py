@@ -21,7 +21,11 @@ STATE_VERSION = 1
 
 
 def poisson_tail(count: int, mean: float) -> float:
-    """P(X >= count) for X ~ Poisson(mean), summed upward; only called past the cheap bars."""
+    """P(X >= count) for X ~ Poisson(mean), summed upward; only called past the cheap bars.
+
+    Past the mode the terms only shrink, so the sum stops once they no longer matter, or
+    once they underflow to 0 (a count far above the mean: the tail is below 1e-300). Waiting
+    for a term smaller than a total of 0 ran 10,000 terms per mention in a busy topic."""
     if count <= 0:
         return 1.0
     if mean <= 0:
@@ -29,12 +33,13 @@ def poisson_tail(count: int, mean: float) -> float:
     log_mean = math.log(mean)
     total = 0.0
     k = count
-    while True:
+    while k <= count + 10_000:
         term = math.exp(k * log_mean - mean - math.lgamma(k + 1))
         total += term
         k += 1
-        if term < total * 1e-12 or k > count + 10_000:
-            return min(1.0, total)
+        if k > mean and (term == 0.0 or term < total * 1e-12):
+            break
+    return min(1.0, total)
 
 
 class TopicTrend(StrEnum):
