@@ -29,8 +29,8 @@ from sqlalchemy import Connection
 
 from bot.home_delivery import open_row
 from bot.services.context import Clock
-from db import timers as outbox_store
-from db.store import Database, Tx, deliveries_insert, outbox_insert
+from db.models import OutboxRow
+from db.store import Database, deliveries_insert, outbox_insert
 
 log = logging.getLogger(__name__)
 
@@ -104,27 +104,31 @@ class EventIntake:
 
     async def _write(self, batch: list[_Pending]) -> None:
         now = self.clock()
-        keys = [p.key for p in batch]
         dialect = self.db.dialect
+        keys = [{"key": key, "received_at": now} for key in dict.fromkeys(p.key for p in batch)]
 
-        def sync_write(conn: Connection) -> tuple[dict[str, _Pending], int]:
-            new = {str(k) for k in conn.execute(deliveries_insert(dialect, keys, now)).scalars()}
-            first = _firsts(batch, new)
+        def write(conn: Connection) -> tuple[dict[str, _Pending], int]:
+            """The batch's ids in one statement, the effects of the new ones in another;
+            returns each new id's delivery and how many effects were queued (not already
+            there)."""
+            new = {str(key) for key in conn.execute(deliveries_insert(dialect), keys).scalars()}
+            first: dict[str, _Pending] = {}
+            for pending in batch:  # an id twice in one batch: the first is the delivery
+                if pending.key in new:
+                    first.setdefault(pending.key, pending)
             rows = [row for p in first.values() for row in p.rows]
-            queued = len(conn.execute(outbox_insert(dialect, rows)).all()) if rows else 0
-            return first, queued
-
-        async def write(tx: Tx) -> tuple[dict[str, _Pending], int]:
-            first = _firsts(batch, await tx.remember_deliveries(keys, now))
-            rows = [row for p in first.values() for row in p.rows]
-            return first, await outbox_store.enqueue_many(tx, rows)
+            if not rows:
+                return first, 0
+            added = conn.execute(outbox_insert(dialect).returning(OutboxRow.id), rows).all()
+            return first, len(added)
 
         writer = self.db.sqlite_writer()
         if writer is not None:
             async with self.db.write_gate():
-                first, queued = await writer.run(sync_write)
+                first, queued = await writer.run(write)
         else:
-            first, queued = await self.db.retrying(write)
+            first, queued = await self.db.retrying(
+                lambda tx: tx.session.run_sync(lambda session: write(session.connection())))
         self.commits += 1
         for pending in batch:
             _settle(pending.answer, value=first.get(pending.key) is pending)
@@ -135,15 +139,6 @@ class EventIntake:
         """Let the batch being written finish: its requests are waiting for it."""
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
-
-
-def _firsts(batch: list[_Pending], new: set[str]) -> dict[str, _Pending]:
-    """The delivery behind each new key: an id twice in one batch counts once, first wins."""
-    first: dict[str, _Pending] = {}
-    for pending in batch:
-        if pending.key in new:
-            first.setdefault(pending.key, pending)
-    return first
 
 
 def _settle(answer: asyncio.Future[bool], *, value: bool = False,

@@ -26,6 +26,7 @@ from bot.slack.home import home_view
 from bot.slack.notifier import SlackNotifier
 from db import timers as outbox_store
 from db.models import OutboxRow
+from db.store import outbox_values
 
 log = logging.getLogger(__name__)
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -40,9 +41,8 @@ def open_row(user: str, now: datetime) -> dict[str, Any] | None:
     if not USER_ID.match(user):
         return None
     bucket = int(now.timestamp() // OPEN_WINDOW.total_seconds())
-    return {"kind": Effect.HOME_PUBLISH.value, "case_id": None, "payload": {"user": user},
-            "dedup_key": f"home-open:{user}:{bucket}", "status": "pending", "attempts": 0,
-            "available_at": now, "created_at": now}
+    return outbox_values(Effect.HOME_PUBLISH.value, now=now, payload={"user": user},
+                         dedup_key=f"home-open:{user}:{bucket}")
 
 
 def window_end(now: datetime, window: timedelta = WINDOW) -> datetime:

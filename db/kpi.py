@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
@@ -205,6 +206,21 @@ async def percentiles(tx: Tx, window: Window) -> dict[str, list[float | None]]:
     cols = [func.percentile_cont(p).within_group(col)
             for _name, col, ps in PERCENTILES for p in ps]
     return _named(iter((await tx.session.execute(select(*cols).where(*where))).one()))
+
+
+Pct = dict[str, list[float | None]]
+
+
+def percentile_reads(dialect: str, window: Window) -> list[Callable[[Tx], Awaitable[Pct]]]:
+    """The reads that give the period's percentiles, each able to run in its own snapshot:
+    one statement on PostgreSQL, one read per column on SQLite."""
+    if dialect == "postgresql":
+        return [partial(percentiles, window=window)]
+
+    async def column(tx: Tx, name: str) -> Pct:
+        return {name: await column_percentiles(tx, window, name)}
+
+    return [partial(column, name=name) for name, _col, _ps in PERCENTILES]
 
 
 async def column_percentiles(tx: Tx, window: Window, name: str) -> list[float | None]:

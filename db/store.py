@@ -325,23 +325,12 @@ class Tx:
     ) -> None:
         """Add an outbound effect; a `dedup_key` already present makes this a no-op. Inside
         `outbox_batch()` the row is written with the others when the batch ends."""
-        values = {
-            "kind": kind,
-            "case_id": case_id,
-            "payload": payload or {},
-            "dedup_key": dedup_key,
-            "status": "pending",
-            "attempts": 0,
-            "available_at": now,
-            "created_at": now,
-        }
+        values = outbox_values(kind, now=now, case_id=case_id, payload=payload,
+                               dedup_key=dedup_key)
         if self._outbox_buffer is not None:
             self._outbox_buffer.append(values)
             return
-        stmt = self._insert(OutboxRow).values(values)
-        if dedup_key is not None:
-            stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
-        await self.session.execute(stmt)
+        await self.session.execute(outbox_insert(self.dialect).values(values))
 
     @asynccontextmanager
     async def outbox_batch(self) -> AsyncIterator[None]:
@@ -353,9 +342,7 @@ class Tx:
             yield
             rows, self._outbox_buffer = self._outbox_buffer, None
             if rows:
-                stmt = self._insert(OutboxRow).on_conflict_do_nothing(
-                    index_elements=["dedup_key"])
-                await self.session.execute(stmt, rows)
+                await self.session.execute(outbox_insert(self.dialect), rows)
         finally:
             self._outbox_buffer = None
 
@@ -524,19 +511,8 @@ class Tx:
     # -- Slack deliveries and cursors ---------------------------------------------------
     async def remember_delivery(self, key: str, now: datetime) -> bool:
         """True the first time `key` is seen: a retried Slack request is applied only once."""
-        stmt = (
-            self._insert(SlackDeliveryRow)
-            .values(key=key, received_at=now)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-        return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
-
-    async def remember_deliveries(self, keys: Sequence[str], now: datetime) -> set[str]:
-        """The keys of `keys` seen for the first time, in one statement for a whole batch."""
-        stmt = deliveries_insert(self.dialect, keys, now)
-        if stmt is None:
-            return set()
-        return {str(key) for key in (await self.session.execute(stmt)).scalars()}
+        stmt = deliveries_insert(self.dialect).values(key=key, received_at=now)
+        return (await self.session.execute(stmt)).first() is not None
 
     async def forget_deliveries(self, before: datetime) -> int:
         """Drop dedup keys older than `before` (callers keep at least 24 h)."""
@@ -561,20 +537,26 @@ def insert_for(dialect: str, table: Any) -> Any:
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
-def outbox_insert(dialect: str, rows: Sequence[dict[str, Any]]) -> Any:
-    """`INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id` for several outbox rows."""
-    return (insert_for(dialect, OutboxRow).values(list(rows))
-            .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(OutboxRow.id))
+def outbox_values(kind: str, *, now: datetime, available_at: datetime | None = None,
+                  case_id: int | None = None, payload: dict[str, Any] | None = None,
+                  dedup_key: str | None = None) -> dict[str, Any]:
+    """The columns of a new pending outbox row (due at `available_at`, else at once)."""
+    return {"kind": kind, "case_id": case_id, "payload": payload or {},
+            "dedup_key": dedup_key, "status": "pending", "attempts": 0,
+            "available_at": available_at or now, "created_at": now}
 
 
-def deliveries_insert(dialect: str, keys: Sequence[str], now: datetime) -> Any:
-    """`INSERT … ON CONFLICT DO NOTHING RETURNING key` for delivery keys (None: no keys);
-    the keys it returns are the ones seen for the first time."""
-    unique = list(dict.fromkeys(keys))
-    if not unique:
-        return None
+def outbox_insert(dialect: str) -> Any:
+    """`INSERT … ON CONFLICT (dedup_key) DO NOTHING` for outbox rows: a row whose key is
+    already queued is skipped (rows without a key never conflict). Executed with a list of
+    rows it compiles once, whatever the batch size."""
+    return insert_for(dialect, OutboxRow).on_conflict_do_nothing(index_elements=["dedup_key"])
+
+
+def deliveries_insert(dialect: str) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING key` for delivery keys: the keys it
+    returns are the ones seen for the first time."""
     return (insert_for(dialect, SlackDeliveryRow)
-            .values([{"key": key, "received_at": now} for key in unique])
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(SlackDeliveryRow.key))
 

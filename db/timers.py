@@ -6,7 +6,6 @@ status it read, so two workers (or a worker restarted mid-round) can never fire 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,8 +13,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from bot.domain.lifecycle import OPEN_STATES
-from db.models import CaseRow, OutboxRow, SlaTimerRow
-from db.store import Tx, outbox_insert
+from db.models import CaseRow, SlaTimerRow
+from db.store import Tx, outbox_insert, outbox_values
 
 NUDGE = "nudge"
 ESCALATE = "escalate"
@@ -121,17 +120,6 @@ async def enqueue_at(tx: Tx, kind: str, *, available_at: datetime, now: datetime
                      ) -> None:
     """An outbox row that waits until `available_at` (debounced effects); a pending row with
     the same key makes this a no-op."""
-    stmt = tx._insert(OutboxRow).values(
-        kind=kind, case_id=case_id, payload=payload, dedup_key=dedup_key, status="pending",
-        attempts=0, available_at=available_at, created_at=now,
-    ).on_conflict_do_nothing(index_elements=["dedup_key"])
-    await tx.session.execute(stmt)
-
-
-async def enqueue_many(tx: Tx, rows: Sequence[dict[str, Any]]) -> int:
-    """Several outbox rows in one statement (each a dict of `OutboxRow` columns); rows whose
-    `dedup_key` exists already are skipped. Returns how many were added."""
-    if not rows:
-        return 0
-    return len((await tx.session.execute(outbox_insert(tx.dialect, rows))).scalars().all())
-
+    values = outbox_values(kind, now=now, available_at=available_at, case_id=case_id,
+                           payload=payload, dedup_key=dedup_key)
+    await tx.session.execute(outbox_insert(tx.dialect).values(values))

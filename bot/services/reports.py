@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.services.context import Services
 from db import kpi
 from db.grouped import waiting_members
-from db.kpi import GroupRow, Window
+from db.kpi import GroupRow, Pct, Window
 from db.store import Tx
 
 T = TypeVar("T")
@@ -243,9 +243,6 @@ def _daily(period: Period, sums: list[tuple[int, int, int, float]]) -> list[DayF
 PARALLEL_READS = 4
 """Report queries running at once, each in its own read snapshot (a connection apiece)."""
 
-Pct = dict[str, list[float | None]]
-
-
 class _Reads:
     """Runs a report's independent queries side by side, each in its own read snapshot, at
     most `PARALLEL_READS` at a time. Sorting for percentiles dominates a long report and
@@ -264,28 +261,22 @@ class _Reads:
 async def _figures(reads: _Reads, window: Window, now: datetime, *,
                    breakdown: bool = True) -> tuple[list[GroupRow], Figures]:
     """The period's figures; `breakdown` also groups them by network, agent, outcome and
-    sentiment (the period before needs totals only, a cheaper plain aggregate)."""
-    postgres = reads.services.db.dialect == "postgresql"
+    sentiment (the period before needs totals only, a cheaper plain aggregate, which on
+    PostgreSQL takes the percentiles in the same pass)."""
+    dialect = reads.services.db.dialect
 
     async def additive(tx: Tx) -> tuple[list[GroupRow], Pct | None]:
         if breakdown:
             return await kpi.grouped(tx, window, now), None
         return await kpi.totals(tx, window, now)
 
+    separate = breakdown or dialect != "postgresql"
     async with asyncio.TaskGroup() as group:
         main = group.create_task(reads.run(additive))
-        if postgres and breakdown:
-            pg_pct = group.create_task(reads.run(partial(kpi.percentiles, window=window)))
-        if not postgres:
-            columns = {name: group.create_task(reads.run(
-                partial(kpi.column_percentiles, window=window, name=name)))
-                for name, _col, _ps in kpi.PERCENTILES}
+        parts = [group.create_task(reads.run(read))
+                 for read in (kpi.percentile_reads(dialect, window) if separate else [])]
     rows, pct = main.result()
-    if postgres and breakdown:
-        pct = pg_pct.result()
-    if not postgres:
-        pct = {name: task.result() for name, task in columns.items()}
-    assert pct is not None
+    pct = {**(pct or {}), **{k: v for part in parts for k, v in part.result().items()}}
     return rows, _fold(rows, [*pct["frt"], *pct["resolution"], *pct["lag"]])
 
 
