@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests import secret_scan
-from tests.stack import Stack, start_stack
+from tests.scenarios.reply_sink import ReplySink, reply_sink
+from tests.stack import WEBHOOK_SECRET, Stack, start_stack
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -95,4 +96,18 @@ class fresh_postgres:
 @pytest.fixture
 async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     async with start_stack(database_url, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[ReplySink]:
+    """A local webhook-reply endpoint that checks the bot's signature and records replies."""
+    async with reply_sink(WEBHOOK_SECRET.encode()) as running:
+        yield running
+
+
+@pytest.fixture
+async def rstack(database_url: str, tmp_path: Path, sink: ReplySink) -> AsyncIterator[Stack]:
+    """The stack with replies to webhook sources going to `sink`."""
+    async with start_stack(database_url, tmp_path, reply_url=sink.url) as running:
         yield running

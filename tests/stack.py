@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 from pydantic import SecretStr
 
 from bot.connectors.signing import sign
@@ -29,6 +29,7 @@ from bot.socket_mode import SocketModeGateway
 from bot.triage.settings import TriageSettings
 from bot.web import create_app
 from bot.wiring import Components, build
+from tests.loopback import serving
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-0000-token"
@@ -145,26 +146,23 @@ async def start_stack(database_url: str, tmp_path: Path, reply_url: str | None =
                       replies=replies, sources=sources, secrets=secrets, sla=sla,
                       triage=triage, **slack),
         clock=clock)
-    app = create_app(components, background=False)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    url = f"http://{host}:{port}/"
-    emulator.request_url = f"{url}slack/events"
-    gateway = None
-    if socket_mode:
-        emulator.use_socket_mode()
-        gateway = SocketModeGateway(components, APP_TOKEN)
-        await gateway.start()
-        await emulator.socket_mode.wait_connected()
-    http = ClientSession()
     try:
-        yield Stack(emulator=emulator, components=components, url=url, clock=clock, http=http)
+        async with serving(create_app(components, background=False)) as base:
+            url = f"{base}/"
+            emulator.request_url = f"{url}slack/events"
+            gateway = None
+            if socket_mode:
+                emulator.use_socket_mode()
+                gateway = SocketModeGateway(components, APP_TOKEN)
+                await gateway.start()
+                await emulator.socket_mode.wait_connected()
+            http = ClientSession()
+            try:
+                yield Stack(emulator=emulator, components=components, url=url, clock=clock,
+                            http=http)
+            finally:
+                if gateway is not None:
+                    await gateway.close()
+                await http.close()
     finally:
-        if gateway is not None:
-            await gateway.close()
-        await http.close()
-        await runner.cleanup()
         await emulator.stop()

@@ -31,6 +31,7 @@ from bot.connectors.generic import (
 )
 from bot.connectors.signing import SIGNATURE_HEADER, sign, verify
 from bot.domain.mention import Author, Mention, MentionError
+from tests.loopback import serving
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "generic"
 SECRET = b"reply-sink-secret"
@@ -143,15 +144,10 @@ async def sink() -> AsyncIterator[ReplySink]:
     state = ReplySink()
     app = web.Application()
     app.router.add_post("/replies", state.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    state.url = f"http://127.0.0.1:{port}/replies"
-    yield state
-    state.release.set()
-    await runner.cleanup()
+    async with serving(app) as base:
+        state.url = f"{base}/replies"
+        yield state
+        state.release.set()
 
 
 @pytest.fixture
@@ -323,15 +319,10 @@ async def test_timeout_is_transient(sink: ReplySink, session: aiohttp.ClientSess
 
 
 async def test_connection_refused_is_transient(session: aiohttp.ClientSession) -> None:
-    app = web.Application()
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    await runner.cleanup()
+    async with serving(web.Application()) as base:
+        pass  # the port was ours a moment ago; nothing listens on it now
     with pytest.raises(TransientError, match="could not reach"):
-        await connector(session, f"http://127.0.0.1:{port}/replies").post_reply(request())
+        await connector(session, f"{base}/replies").post_reply(request())
 
 
 async def test_redirects_are_not_followed(sink: ReplySink, session: aiohttp.ClientSession) -> None:

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
-
 from bot.domain.mention import Author, Mention
 from bot.sandbox.emulator import ApiCall, SlackEmulator
 from bot.settings import ReliabilityConfig, Settings
 from bot.slack.notifier import CARD_EVENT_TYPE
 from bot.web import create_app
 from bot.wiring import Components, build
+from tests.loopback import serving
 from tests.stack import BOT_TOKEN, SIGNING_SECRET, test_settings
 
 _WORDS = [
@@ -96,18 +95,9 @@ class Bot:
 async def running_bot(settings: Settings, emulator: SlackEmulator) -> AsyncIterator[Bot]:
     """The real app over HTTP (no background dispatcher: tests run it when they want)."""
     components = await build(settings)
-    app = create_app(components, background=False)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    url = f"http://{host}:{port}/"
-    emulator.request_url = f"{url}slack/events"
-    try:
-        yield Bot(emulator, components, url)
-    finally:
-        await runner.cleanup()
+    async with serving(create_app(components, background=False)) as base:
+        emulator.request_url = f"{base}/slack/events"
+        yield Bot(emulator, components, f"{base}/")
 
 
 @asynccontextmanager

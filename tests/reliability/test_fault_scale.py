@@ -21,6 +21,7 @@ from collections import defaultdict
 
 import pytest
 
+from bot.sandbox.emulator import SlackEmulator
 from bot.services.ingest import ingest_batch
 from tests.reliability.harness import (
     card_case_ids,
@@ -106,13 +107,13 @@ async def test_five_thousand_mentions_through_a_minute_of_429s_and_500s(
 class _Counter:
     """Successful posts so far, counted incrementally (the predicate runs on every call)."""
 
-    def __init__(self, emulator: object) -> None:
+    def __init__(self, emulator: SlackEmulator) -> None:
         self.emulator = emulator
         self.seen = 0
         self.ok = 0
 
     def posts(self) -> int:
-        calls = self.emulator.calls  # type: ignore[attr-defined]
+        calls = self.emulator.calls
         for call in calls[self.seen:]:
             if call.method == "chat.postMessage" and call.ok:
                 self.ok += 1

@@ -23,6 +23,7 @@ from bot.domain.lifecycle import Actor, Role
 from bot.services.cases import claim_mention
 from bot.services.context import Services
 from bot.services.replies import DraftInput, approve_draft, save_draft
+from tests.loopback import serving
 from tests.stack import BOT_TOKEN, LEAD, SIGNING_SECRET, WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,16 +57,9 @@ async def idempotent_sink() -> AsyncIterator[IdempotentSink]:
     sink = IdempotentSink()
     app = web.Application()
     app.router.add_post("/replies", sink.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    sink.url = f"http://{host}:{port}/replies"
-    try:
+    async with serving(app) as base:
+        sink.url = f"{base}/replies"
         yield sink
-    finally:
-        await runner.cleanup()
 
 
 def write_config(path: Path, reply_url: str, **reliability: object) -> Path:

@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox import Signing, SlackEmulator
+from tests.loopback import serving
 
 CARD = [
     {"type": "section", "text": {"type": "mrkdwn", "text": "New mention"}},
@@ -148,14 +149,9 @@ async def bot(emulator: SlackEmulator) -> AsyncIterator[Seen]:
 
     server = web.Application()
     server.router.add_post("/slack/events", endpoint)
-    runner = web.AppRunner(server)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    emulator.request_url = f"http://{host}:{port}/slack/events"
-    yield seen
-    await runner.cleanup()
+    async with serving(server) as base:
+        emulator.request_url = f"{base}/slack/events"
+        yield seen
 
 
 async def test_command_is_accepted_and_its_answers_land(emulator: SlackEmulator,

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox.page import SandboxPage
 from bot.slack.ids import ACTION_CLAIM
+from tests.loopback import serving
 from tests.scenarios.test_claim_flow import button, case_row, mention
 from tests.stack import ANN, BOB, LEAD, MENTIONS, Stack, start_stack
 
@@ -42,14 +43,8 @@ async def pstack(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Stack
         page = SandboxPage(stack.emulator, leads=[LEAD])
         app = web.Application()
         page.attach(app)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        try:
-            yield stack, PageClient(f"http://{host}:{port}/", stack.http, page)
-        finally:
-            await runner.cleanup()
+        async with serving(app) as base:
+            yield stack, PageClient(f"{base}/", stack.http, page)
 
 
 async def new_card(stack: Stack) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.connectors.signing import verify
+from tests.loopback import serving
 
 
 @dataclass
@@ -39,13 +40,6 @@ async def reply_sink(secret: bytes) -> AsyncIterator[ReplySink]:
     sink = ReplySink(secret)
     app = web.Application()
     app.router.add_post("/replies", sink.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    sink.url = f"http://{host}:{port}/replies"
-    try:
+    async with serving(app) as base:
+        sink.url = f"{base}/replies"
         yield sink
-    finally:
-        await runner.cleanup()

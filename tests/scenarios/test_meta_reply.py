@@ -23,14 +23,6 @@ IG_USER = "17841405822304914"
 
 
 @pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    server = FakeGraph()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 async def stack(database_url: str, tmp_path: Path, graph: FakeGraph) -> AsyncIterator[Stack]:
     source = SourceConfig(name="acme-meta", kind="meta", base_url=graph.base_url,
                           token_env="META_PAGE_TOKEN", secret_env="META_APP_SECRET",

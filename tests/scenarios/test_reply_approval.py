@@ -16,7 +16,7 @@ from bot.slack.ids import (
     ACTION_DRAFT_INPUT,
     ACTION_REJECT,
 )
-from tests.scenarios.reply_sink import ReplySink, reply_sink
+from tests.scenarios.reply_sink import ReplySink
 from tests.scenarios.reply_steps import (
     approval_requests,
     card_of,
@@ -29,22 +29,10 @@ from tests.scenarios.reply_steps import (
     reply_rows,
 )
 from tests.scenarios.test_claim_flow import audit, button, case_row, labels
-from tests.stack import APPROVALS, BOB, LEAD, MENTIONS, WEBHOOK_SECRET, Stack, start_stack
+from tests.stack import APPROVALS, BOB, LEAD, MENTIONS, Stack, start_stack
 
 LEAD2 = "U0LEAD2"
 GROUP = "S0LEADS"
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[ReplySink]:
-    async with reply_sink(WEBHOOK_SECRET.encode()) as running:
-        yield running
-
-
-@pytest.fixture
-async def rstack(database_url: str, tmp_path: Path, sink: ReplySink) -> AsyncIterator[Stack]:
-    async with start_stack(database_url, tmp_path, reply_url=sink.url) as running:
-        yield running
 
 
 @pytest.fixture

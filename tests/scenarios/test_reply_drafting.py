@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +15,7 @@ from bot.connectors.hackernews import HackerNewsConnector
 from bot.connectors.x import XConnector
 from bot.services.drafting import reply_possible
 from bot.slack.ids import ACTION_DRAFT, ACTION_DRAFT_INPUT, ButtonValue
-from tests.scenarios.reply_sink import ReplySink, reply_sink
+from tests.scenarios.reply_sink import ReplySink
 from tests.scenarios.reply_steps import (
     approval_requests,
     claim,
@@ -28,19 +27,7 @@ from tests.scenarios.reply_steps import (
     open_draft,
 )
 from tests.scenarios.test_claim_flow import audit, case_row, labels
-from tests.stack import ANN, MENTIONS, WEBHOOK_SECRET, Stack, start_stack
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[ReplySink]:
-    async with reply_sink(WEBHOOK_SECRET.encode()) as running:
-        yield running
-
-
-@pytest.fixture
-async def rstack(database_url: str, tmp_path: Path, sink: ReplySink) -> AsyncIterator[Stack]:
-    async with start_stack(database_url, tmp_path, reply_url=sink.url) as running:
-        yield running
+from tests.stack import ANN, MENTIONS, Stack, start_stack
 
 
 def shown(stack: Stack) -> str:

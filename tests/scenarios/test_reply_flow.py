@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.slack.ids import (
     ACTION_APPROVE,
@@ -17,21 +14,9 @@ from bot.slack.ids import (
     ACTION_REJECT,
     ACTION_TEMPLATE_PICK,
 )
-from tests.scenarios.reply_sink import ReplySink, reply_sink
+from tests.scenarios.reply_sink import ReplySink
 from tests.scenarios.test_claim_flow import audit, button, case_row, labels, mention
-from tests.stack import ANN, APPROVALS, BOB, LEAD, MENTIONS, WEBHOOK_SECRET, Stack, start_stack
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[ReplySink]:
-    async with reply_sink(WEBHOOK_SECRET.encode()) as running:
-        yield running
-
-
-@pytest.fixture
-async def rstack(database_url: str, tmp_path: Path, sink: ReplySink) -> AsyncIterator[Stack]:
-    async with start_stack(database_url, tmp_path, reply_url=sink.url) as running:
-        yield running
+from tests.stack import ANN, APPROVALS, BOB, LEAD, MENTIONS, Stack, start_stack
 
 
 async def claimed_case(stack: Stack) -> object:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bot.slack.ids import ACTION_CLAIM, ACTION_DRAFT, ButtonValue
-from tests.scenarios.reply_sink import ReplySink, reply_sink
+from tests.scenarios.reply_sink import ReplySink
 from tests.scenarios.reply_steps import forum_mention, ingest
 from tests.scenarios.test_claim_flow import button, labels
-from tests.stack import MENTIONS, WEBHOOK_SECRET, Stack, start_stack
+from tests.stack import MENTIONS, Stack, start_stack
 
 AGENTS = [f"U0LOAD{n:03d}" for n in range(50)]
 
@@ -25,12 +25,6 @@ def distinct_text(n: int) -> str:
     """Texts that share nothing, so triage keeps every mention a case of its own."""
     digest = hashlib.sha256(f"mention {n}".encode()).hexdigest()
     return f"{digest[:16]} {digest[16:32]} {digest[32:48]}"
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[ReplySink]:
-    async with reply_sink(WEBHOOK_SECRET.encode()) as running:
-        yield running
 
 
 @pytest.fixture

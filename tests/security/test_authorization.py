@@ -34,7 +34,7 @@ from bot.slack.ids import (
     ACTION_TEMPLATE_PICK,
 )
 from db.models import AuditEventRow
-from tests.scenarios.reply_sink import ReplySink, reply_sink
+from tests.scenarios.reply_sink import ReplySink
 from tests.scenarios.reply_steps import (
     approval_requests,
     claim,
@@ -51,7 +51,7 @@ from tests.security.support import (
     slack_headers,
     snapshot,
 )
-from tests.stack import ANN, APPROVALS, BOB, LEAD, MENTIONS, WEBHOOK_SECRET, Stack, start_stack
+from tests.stack import ANN, APPROVALS, BOB, LEAD, MENTIONS, Stack, start_stack
 
 OUTSIDER = "U0OUTSIDE"
 GHOST = "U0GHOST9"
@@ -108,12 +108,6 @@ def test_unknown_operations_are_refused_and_reopen_is_for_the_system_only() -> N
     with pytest.raises(NotAllowed):
         authorize(Actor(LEAD, Role.LEAD), "delete_everything")
     authorize(SYSTEM, Action.REOPEN)
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[ReplySink]:
-    async with reply_sink(WEBHOOK_SECRET.encode()) as running:
-        yield running
 
 
 @asynccontextmanager

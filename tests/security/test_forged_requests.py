@@ -23,6 +23,7 @@ from bot.connectors.signing import sign as sign_webhook
 from bot.runner import serve
 from bot.sandbox.client import sign as sign_slack
 from bot.slack.ids import ACTION_CLAIM, ACTION_CLOSE
+from tests.loopback import serving
 from tests.scenarios.test_claim_flow import button, case_row, ingest_one, mention
 from tests.security.support import Tally, interaction_body, post_slack, slack_headers, snapshot
 from tests.stack import ANN, MENTIONS, SIGNING_SECRET, WEBHOOK_SECRET, Stack
@@ -48,16 +49,9 @@ async def recorder() -> AsyncIterator[Recorder]:
     rec = Recorder()
     app = web.Application()
     app.router.add_post("/slack/events", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    rec.url = f"http://{host}:{port}/slack/events"
-    try:
+    async with serving(app) as base:
+        rec.url = f"{base}/slack/events"
         yield rec
-    finally:
-        await runner.cleanup()
 
 
 async def record_slack_requests(stack: Stack, recorder: Recorder) -> list[Recorded]:
@@ -222,23 +216,18 @@ async def test_missing_signing_secret_answers_503(database_url: str, tmp_path: P
     settings = settings.model_copy(update={"env": settings.env.model_copy(
         update={"slack_signing_secret": None})})
     components = await build(settings)
-    runner = web.AppRunner(create_app(components, background=False), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
     try:
         import aiohttp
 
         body = b"command=%2Fmentions&text=status&user_id=U0AGENT1"
-        async with aiohttp.ClientSession() as http, http.post(
-            f"http://{host}:{port}/slack/events", data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     **sign_slack(SIGNING_SECRET, body)},
-        ) as response:
+        async with serving(create_app(components, background=False)) as base, \
+                aiohttp.ClientSession() as http, http.post(
+                    f"{base}/slack/events", data=body,
+                    headers={"Content-Type": "application/x-www-form-urlencoded",
+                             **sign_slack(SIGNING_SECRET, body)},
+                ) as response:
             assert response.status == 503
     finally:
-        await runner.cleanup()
         await emulator.stop()
 
 

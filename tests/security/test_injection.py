@@ -25,7 +25,7 @@ from bot.importer import read_jsonl
 from bot.sandbox.emulator import ApiCall
 from bot.slack.ids import ACTION_CLAIM, ACTION_CLOSE, ACTION_DRAFT
 from db.models import MentionRow
-from tests.scenarios.reply_sink import ReplySink, reply_sink
+from tests.scenarios.reply_sink import ReplySink
 from tests.security.support import Tally, snapshot
 from tests.stack import ANN, LEAD, MENTIONS, WEBHOOK_SECRET, Stack, start_stack
 
@@ -80,12 +80,6 @@ def markup_problems(call: ApiCall) -> list[str]:
         if any(ch in BIDI for ch in text):
             problems.append(f"{call.method}.{key}: raw bidi control")
     return problems
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[ReplySink]:
-    async with reply_sink(WEBHOOK_SECRET.encode()) as running:
-        yield running
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from bot.netpolicy import (
     response_url_problem,
 )
 from bot.settings import Environment, FileConfig, NetworkConfig, Settings, SourceConfig
+from tests.loopback import serving
 
 REFUSED = [
     "http://127.0.0.1/feed",
@@ -146,15 +147,8 @@ async def loopback_server() -> AsyncIterator[tuple[str, list[str]]]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"127.0.0.1:{port}", hits
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield base.removeprefix("http://"), hits
 
 
 async def test_name_resolving_to_loopback_is_refused_at_request_time(

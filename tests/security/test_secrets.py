@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.slack.ids import ACTION_APPROVE, ACTION_CLAIM
-from tests.scenarios.reply_sink import ReplySink, reply_sink
+from tests.scenarios.reply_sink import ReplySink
 from tests.scenarios.test_claim_flow import button, mention
 from tests.security.support import Tally, snapshot
 from tests.stack import (
@@ -30,12 +29,6 @@ from tests.stack import (
 PATTERNS = [re.compile(r"xox[abeprs]-[A-Za-z0-9-]+"), re.compile(r"xapp-[A-Za-z0-9-]+"),
             re.compile(re.escape(BOT_TOKEN)), re.compile(re.escape(SIGNING_SECRET)),
             re.compile(re.escape(WEBHOOK_SECRET))]
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[ReplySink]:
-    async with reply_sink(WEBHOOK_SECRET.encode()) as running:
-        yield running
 
 
 def hits(text: str) -> list[str]:
