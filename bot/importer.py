@@ -79,10 +79,10 @@ def run_import(settings: Settings, path: Path, *, source_name: str) -> int:
 
 async def _run_import(settings: Settings, path: Path, source_name: str, total: int) -> int:
     engine = make_engine(settings.env.database_url)
+    db = Database(engine)
     try:
         await upgrade(engine)
-        services = Services(db=Database(engine),
-                            default_channel=settings.file.slack.mentions_channel)
+        services = Services(db=db, default_channel=settings.file.slack.mentions_channel)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn())
         with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
@@ -90,7 +90,7 @@ async def _run_import(settings: Settings, path: Path, source_name: str, total: i
                 services, path, source_name, progress, total
             )
     finally:
-        await engine.dispose()
+        await db.dispose()
     for problem in problems:
         print(f"mentiondesk: {problem}", file=sys.stderr)
     print(f"imported {imported} mentions, {duplicates} duplicates skipped, "

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from db.sqlite_inline import inline_creator
 
 READ_ONLY = "mentiondesk_read_only"
 """Execution option marking a read-only transaction (SQLite: `BEGIN DEFERRED`)."""
@@ -20,11 +22,18 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Build the async engine for `url`.
 
     SQLite: WAL so readers never block the writer, a busy timeout, and `BEGIN IMMEDIATE` so
-    concurrent writers queue instead of failing when a read transaction upgrades.
+    concurrent writers queue instead of failing when a read transaction upgrades. A file
+    database runs its statements on the loop's thread (db/sqlite_inline.py); scans belong
+    on `make_reader`'s engine.
     """
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-        sqlite_pragmas(engine.sync_engine)
+        path = make_url(url).database
+        if path in (None, "", ":memory:"):
+            engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+            sqlite_pragmas(engine.sync_engine)
+            return engine
+        engine = create_async_engine(url, echo=echo, async_creator=inline_creator(path))
+        sqlite_pragmas(engine.sync_engine, busy_ms=0)
         return engine
     # A process frozen inside a transaction (SIGSTOP, a stalled VM) must not hold its row
     # locks forever: the server ends such a transaction, and waiters give up and retry.
@@ -33,9 +42,21 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                                pool_pre_ping=True, connect_args={"server_settings": settings})
 
 
-def sqlite_pragmas(engine: Engine) -> None:
+def make_reader(engine: AsyncEngine) -> AsyncEngine:
+    """The engine read snapshots use: on a SQLite file, aiosqlite's thread, so a report's
+    scan never holds the event loop; elsewhere `engine` itself."""
+    url = engine.url
+    if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
+        return engine
+    reader = create_async_engine(url, echo=engine.echo, connect_args={"timeout": 30})
+    sqlite_pragmas(reader.sync_engine)
+    return reader
+
+
+def sqlite_pragmas(engine: Engine, *, busy_ms: int = 30_000) -> None:
     """WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` (DEFERRED for snapshots) on
-    every connection of `engine` (the async engine's, or db/sqlite_writer.py's)."""
+    every connection of `engine` (the async engine's, or db/sqlite_writer.py's). `busy_ms`
+    is 0 where the driver waits for the lock itself (db/sqlite_inline.py)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -43,7 +64,7 @@ def sqlite_pragmas(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.mention import Author, Mention
-from db.engine import READ_ONLY
+from db.engine import READ_ONLY, make_reader
 from db.models import (
     AuditEventRow,
     CaseRow,
@@ -32,6 +32,32 @@ from db.models import (
 from db.sqlite_writer import SqliteWriter
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMention:
+    """A mention ingest has just stored: its row id beside the parsed mention."""
+
+    id: int
+    mention: Mention
+    author_handle: str
+    """As stored (made safe for both databases)."""
+
+    @property
+    def source(self) -> str:
+        return self.mention.source
+
+    @property
+    def external_id(self) -> str:
+        return self.mention.external_id
+
+    @property
+    def in_reply_to(self) -> str | None:
+        return self.mention.in_reply_to
+
+    @property
+    def published_at(self) -> datetime:
+        return self.mention.created_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +102,17 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        reader = engine.execution_options(**{READ_ONLY: True}, postgresql_readonly=True)
-        self._snapshots = async_sessionmaker(reader, expire_on_commit=False)
+        self._reader: AsyncEngine | None = None
+        self._snapshots: async_sessionmaker[AsyncSession] | None = None
         self._gate = _WriteGate(enabled=self.dialect == "sqlite")
         self._writer: SqliteWriter | None = None
+
+    @property
+    def read_engine(self) -> AsyncEngine:
+        """What read snapshots run on (db/engine.py `make_reader`), made on first use."""
+        if self._reader is None:
+            self._reader = make_reader(self.engine)
+        return self._reader
 
     def write_gate(self) -> AbstractAsyncContextManager[None]:
         """This process's turn to write (SQLite; a no-op on PostgreSQL)."""
@@ -104,6 +137,10 @@ class Database:
         """A read-only transaction: one consistent view that never blocks a writer, so reports
         can run several at once beside the dispatcher (SQLite: a deferred WAL read; PostgreSQL:
         `READ ONLY`). Only for reads."""
+        if self._snapshots is None:
+            reader = self.read_engine.execution_options(**{READ_ONLY: True},
+                                                        postgresql_readonly=True)
+            self._snapshots = async_sessionmaker(reader, expire_on_commit=False)
         async with self._snapshots() as session, session.begin():
             yield Tx(session, self.dialect)
 
@@ -130,6 +167,8 @@ class Database:
     async def dispose(self) -> None:
         if self._writer is not None:
             await asyncio.to_thread(self._writer.close)
+        if self._reader is not None and self._reader is not self.engine:
+            await self._reader.dispose()
         await self.engine.dispose()
 
 
@@ -140,6 +179,7 @@ class Tx:
         self.session = session
         self.dialect = dialect
         self._outbox_buffer: list[dict[str, Any]] | None = None
+        self._audit_buffer: list[dict[str, Any]] | None = None
 
     def _insert(self, table: Any) -> Any:
         return insert_for(self.dialect, table)
@@ -148,7 +188,7 @@ class Tx:
     async def insert_mentions(
         self, mentions: Sequence[Mention], source_name: str, now: datetime,
         extra_values: Sequence[dict[str, Any]] | None = None,
-    ) -> list[MentionRow]:
+    ) -> list[StoredMention]:
         """Insert new mentions; (source, external_id) pairs seen before are skipped silently.
         `extra_values[i]` adds columns (triage signals) to the row of `mentions[i]`."""
         if not mentions:
@@ -166,17 +206,20 @@ class Tx:
         result_rows = await self.session.execute(stmt, rows)
         inserted = {(r.source, r.external_id): r.id for r in result_rows}
         result = []
-        for values in rows:
-            row_id = inserted.get((values["source"], values["external_id"]))
+        for mention, values in zip(mentions, rows, strict=True):
+            row_id = inserted.pop((values["source"], values["external_id"]), None)
             if row_id is not None:
-                result.append(MentionRow(id=row_id, **values))
-                inserted.pop((values["source"], values["external_id"]))
+                result.append(StoredMention(row_id, mention, values["author_handle"]))
         return result
 
-    async def insert_cases(self, cases: Sequence[CaseRow]) -> list[CaseRow]:
-        self.session.add_all(cases)
-        await self.session.flush()
-        return list(cases)
+    async def insert_cases(self, cases: Sequence[dict[str, Any]]) -> list[int]:
+        """New case rows (column values, one per mention); their ids, in the same order.
+        One statement for the list, without building an ORM object per case."""
+        if not cases:
+            return []
+        stmt = insert_for(self.dialect, CaseRow).returning(CaseRow.id, CaseRow.mention_id)
+        ids = {int(m): int(i) for i, m in await self.session.execute(stmt, list(cases))}
+        return [ids[int(values["mention_id"])] for values in cases]
 
     async def get_case(self, case_id: int) -> CaseRecord | None:
         stmt = (
@@ -261,17 +304,14 @@ class Tx:
         to_state: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> None:
-        self.session.add(
-            AuditEventRow(
-                case_id=case_id,
-                actor=actor,
-                action=action,
-                from_state=from_state,
-                to_state=to_state,
-                at=at,
-                payload=payload or {},
-            )
-        )
+        """One audit event; inside `write_batch()` it is written with the batch's others."""
+        values = {"case_id": case_id, "actor": actor, "action": action,
+                  "from_state": from_state, "to_state": to_state, "at": at,
+                  "payload": payload or {}}
+        if self._audit_buffer is not None:
+            self._audit_buffer.append(values)
+            return
+        self.session.add(AuditEventRow(**values))
 
     async def audit_events(self, case_id: int) -> list[AuditEventRow]:
         stmt = select(AuditEventRow).where(AuditEventRow.case_id == case_id)
@@ -324,7 +364,7 @@ class Tx:
         dedup_key: str | None = None,
     ) -> None:
         """Add an outbound effect; a `dedup_key` already present makes this a no-op. Inside
-        `outbox_batch()` the row is written with the others when the batch ends."""
+        `write_batch()` the row is written with the others when the batch ends."""
         values = outbox_values(kind, now=now, case_id=case_id, payload=payload,
                                dedup_key=dedup_key)
         if self._outbox_buffer is not None:
@@ -333,18 +373,22 @@ class Tx:
         await self.session.execute(outbox_insert(self.dialect).values(values))
 
     @asynccontextmanager
-    async def outbox_batch(self) -> AsyncIterator[None]:
-        """Rows enqueued inside are written together at the end (in order, so ids keep it):
-        ingest queues one or more effects per mention, and a statement each cost more than
-        the rest of the batch's writes."""
-        self._outbox_buffer = []
+    async def write_batch(self) -> AsyncIterator[None]:
+        """Outbox rows and audit events made inside are written when the block ends, a
+        statement per table for the lot (in order, so ids keep it): ingest makes one or
+        more of each per mention, and a statement each cost more than the rest of the
+        batch's writes."""
+        self._outbox_buffer, self._audit_buffer = [], []
         try:
             yield
+            audits, self._audit_buffer = self._audit_buffer, None
+            if audits:
+                await self.session.execute(insert_for(self.dialect, AuditEventRow), audits)
             rows, self._outbox_buffer = self._outbox_buffer, None
             if rows:
                 await self.session.execute(outbox_insert(self.dialect), rows)
         finally:
-            self._outbox_buffer = None
+            self._outbox_buffer = self._audit_buffer = None
 
     async def lease_outbox(
         self, owner: str, now: datetime, lease: timedelta, limit: int,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import case as when
 from sqlalchemy import func, or_, select, update
 
 from bot.domain.lifecycle import OPEN_STATES, Outcome
@@ -55,15 +56,17 @@ async def lock_state(tx: Tx, name: str, now: datetime) -> dict[str, Any]:
     """The named state, locked until the transaction ends, so ingests run one at a time.
 
     On PostgreSQL the row lock serialises every process; SQLite's `BEGIN IMMEDIATE` already
-    lets one writer in at a time.
+    lets one writer in at a time. The row is created the first time only.
     """
-    stmt = tx._insert(TriageStateRow).values(name=name, data={}, updated_at=now)
-    await tx.session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
     pick = select(TriageStateRow.data).where(TriageStateRow.name == name)
     if tx.dialect == "postgresql":
         pick = pick.with_for_update()
-    data = (await tx.session.execute(pick)).scalar_one()
-    return dict(data or {})
+    found = (await tx.session.execute(pick)).first()
+    if found is None:
+        stmt = tx._insert(TriageStateRow).values(name=name, data={}, updated_at=now)
+        await tx.session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+        found = (await tx.session.execute(pick)).one()
+    return dict(found[0] or {})
 
 
 async def save_state(tx: Tx, name: str, data: dict[str, Any], now: datetime) -> None:
@@ -83,30 +86,35 @@ def _not_spam() -> Any:
 async def author_cases(
     tx: Tx, authors: Iterable[tuple[str, str]], since: datetime
 ) -> dict[tuple[str, str], AuthorCases]:
-    """Per (source, handle): how many earlier non-spam cases, and texts of the recent ones."""
+    """Per (source, handle): how many earlier non-spam cases, and texts of the recent ones
+    (read only when some author has a case since `since`)."""
     wanted = {(source, handle) for source, handle in authors if handle}
     if not wanted:
         return {}
     handles = sorted({handle for _, handle in wanted})
+    not_spam = when((_not_spam(), 1), else_=0)
     counts_stmt = (
-        select(CaseRow.source, CaseRow.author_handle, func.count())
-        .where(CaseRow.author_handle.in_(handles), _not_spam())
+        select(CaseRow.source, CaseRow.author_handle, func.sum(not_spam),
+               func.max(CaseRow.created_at))
+        .where(CaseRow.author_handle.in_(handles))
         .group_by(CaseRow.source, CaseRow.author_handle)
     )
-    counts = {
-        (str(source), str(handle)): int(count)
-        for source, handle, count in await tx.session.execute(counts_stmt)
-    }
-    texts_stmt = (
-        select(CaseRow.source, CaseRow.author_handle, MentionRow.text)
-        .join(MentionRow, MentionRow.id == CaseRow.mention_id)
-        .where(CaseRow.author_handle.in_(handles), CaseRow.created_at >= since)
-        .order_by(CaseRow.id.desc())
-        .limit(RECENT_TEXTS_PER_BATCH)
-    )
+    counts: dict[tuple[str, str], int] = {}
+    recent = False
+    for source, handle, count, last in await tx.session.execute(counts_stmt):
+        counts[(str(source), str(handle))] = int(count or 0)
+        recent = recent or (last is not None and last >= since)
     texts: dict[tuple[str, str], list[str]] = {}
-    for source, handle, text in await tx.session.execute(texts_stmt):
-        texts.setdefault((str(source), str(handle)), []).append(str(text)[:2_000])
+    if recent:
+        texts_stmt = (
+            select(CaseRow.source, CaseRow.author_handle, MentionRow.text)
+            .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+            .where(CaseRow.author_handle.in_(handles), CaseRow.created_at >= since)
+            .order_by(CaseRow.id.desc())
+            .limit(RECENT_TEXTS_PER_BATCH)
+        )
+        for source, handle, text in await tx.session.execute(texts_stmt):
+            texts.setdefault((str(source), str(handle)), []).append(str(text)[:2_000])
     return {
         key: AuthorCases(count=counts.get(key, 0), recent_texts=tuple(texts.get(key, ())))
         for key in wanted

@@ -30,12 +30,12 @@ from bot.services.triage import (
 from bot.triage.signals import AuthorHistory
 from db import triage_store
 from db.leases import Lease, hold_fence
-from db.models import CaseRow, MentionRow
-from db.store import Tx, mention_of
+from db.models import CaseRow
+from db.store import StoredMention, Tx
 
 log = logging.getLogger(__name__)
 
-Router = Callable[[MentionRow], str | None]
+Router = Callable[[StoredMention], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ async def ingest_batch(
         batch = _Batch(services, triage, state, tx, source_name, now, route)
         for row in parents_first(rows):
             await batch.plan(row, by_key[(row.source, row.external_id)])
-        async with tx.outbox_batch():
+        async with tx.write_batch():
             await batch.store()
             await batch.enqueue_alerts()
         await triage.finish(tx, state, now)
@@ -99,15 +99,15 @@ async def ingest_batch(
     )
 
 
-def parents_first(rows: Sequence[MentionRow]) -> list[MentionRow]:
+def parents_first(rows: Sequence[StoredMention]) -> list[StoredMention]:
     """The batch in its own order, except that a reply comes after the mention it answers
     when both are in the batch (so the reply can join that mention's case)."""
     by_key = {(row.source, row.external_id): row for row in rows}
     placed: set[tuple[str, str]] = set()
-    ordered: list[MentionRow] = []
+    ordered: list[StoredMention] = []
     for row in rows:
-        chain: list[MentionRow] = []
-        current: MentionRow | None = row
+        chain: list[StoredMention] = []
+        current: StoredMention | None = row
         while current is not None and (current.source, current.external_id) not in placed:
             placed.add((current.source, current.external_id))
             chain.append(current)
@@ -139,17 +139,49 @@ async def _assess(tx: Tx, triage: Triage, mentions: Sequence[Mention], now: date
 
 
 @dataclass(slots=True)
+class _NewCase:
+    """The columns ingest sets on a new case row (the rest keep their defaults); plain
+    values, since an ORM object per case cost more than inserting it."""
+
+    mention_id: int
+    source: str
+    source_name: str
+    author_handle: str
+    channel: str
+    published_at: datetime
+    now: datetime
+    priority: str
+    priority_score: int
+    priority_reasons: list[str]
+    sentiment: str
+    group_id: int | None
+    trend_topic: str | None
+    id: int | None = None
+    version: int = 1
+
+    def values(self) -> dict[str, object]:
+        return {"mention_id": self.mention_id, "source": self.source,
+                "source_name": self.source_name, "author_handle": self.author_handle,
+                "state": State.NEW.value, "version": self.version, "channel": self.channel,
+                "published_at": self.published_at, "created_at": self.now,
+                "updated_at": self.now, "priority": self.priority,
+                "priority_score": self.priority_score,
+                "priority_reasons": self.priority_reasons, "sentiment": self.sentiment,
+                "group_id": self.group_id, "trend_topic": self.trend_topic}
+
+
+@dataclass(slots=True)
 class _Planned:
     """A case about to be stored; members of a group led by a case of this same batch get
     their `group_id` once the lead has its id."""
 
-    row: MentionRow
+    row: StoredMention
     assessment: Assessment
-    case: CaseRow
+    case: _NewCase
     group_key: str | None = None
     lead: _Planned | None = None
     is_lead: bool = False
-    follow_ups: list[MentionRow] = field(default_factory=list)
+    follow_ups: list[StoredMention] = field(default_factory=list)
     """Replies by the same author to this mention within the same batch: they join it."""
 
 
@@ -176,9 +208,9 @@ class _Batch:
     _by_mention: dict[tuple[str, str], _Planned] = field(default_factory=dict)
     _closed_leads: set[int] = field(default_factory=set)
 
-    async def plan(self, row: MentionRow, assessment: Assessment) -> None:
+    async def plan(self, row: StoredMention, assessment: Assessment) -> None:
         tx, now = self.tx, self.now
-        mention = mention_of(row)
+        mention = row.mention
         trend = self.triage.observe(self.state, assessment, row.published_at, now)
         existing = None
         if row.in_reply_to:
@@ -211,16 +243,14 @@ class _Batch:
                     lead_id, lead_channel = lead
             else:
                 lead_channel = in_batch.case.channel
-        case = CaseRow(
-            mention_id=row.id or 0,
+        case = _NewCase(
+            mention_id=row.id,
             source=row.source,
             source_name=self.source_name,
             author_handle=row.author_handle,
-            state=State.NEW,
             channel=lead_channel or self._channel(row, assessment),
             published_at=row.published_at,
-            created_at=now,
-            updated_at=now,
+            now=now,
             priority=assessment.priority.level.value,
             priority_score=assessment.priority.score,
             priority_reasons=reasons_for(assessment),
@@ -238,7 +268,7 @@ class _Batch:
         self.planned.append(planned)
         self._by_mention[(row.source, row.external_id)] = planned
 
-    def _thread_parent(self, row: MentionRow) -> _Planned | None:
+    def _thread_parent(self, row: StoredMention) -> _Planned | None:
         """The case planned earlier in this batch that `row` answers, by the same author."""
         parent = self._by_mention.get((row.source, row.in_reply_to or ""))
         if (parent is None or not row.author_handle
@@ -254,13 +284,16 @@ class _Batch:
     async def store(self) -> None:
         tx = self.tx
         first = [p.case for p in self.planned if p.lead is None]
-        if first:
-            await tx.insert_cases(first)
+        for case, case_id in zip(first, await tx.insert_cases([c.values() for c in first]),
+                                 strict=True):
+            case.id = case_id
         members = [p for p in self.planned if p.lead is not None]
         for planned in members:
             planned.case.group_id = planned.lead.case.id if planned.lead else None
-        if members:
-            await tx.insert_cases([p.case for p in members])
+        cases = [p.case for p in members]
+        for case, case_id in zip(cases, await tx.insert_cases([c.values() for c in cases]),
+                                 strict=True):
+            case.id = case_id
         leads = {f"m:{p.row.source}:{p.row.external_id}": p.case.id or 0
                  for p in self.planned if p.is_lead}
         last = max((p.case.id or 0 for p in self.planned), default=0)
@@ -304,7 +337,7 @@ class _Batch:
             Effect.CARD_POST, now=now, case_id=case.id, dedup_key=f"card.post:{case.id}"
         )
 
-    def _channel(self, row: MentionRow, assessment: Assessment) -> str:
+    def _channel(self, row: StoredMention, assessment: Assessment) -> str:
         if self.route is not None:
             chosen = self.route(row)
             if chosen:
@@ -330,7 +363,7 @@ class _Batch:
                 self._closed_leads.add(lead_id)
         return lead_id, channel
 
-    def _ingest_payload(self, row: MentionRow, assessment: Assessment, case: CaseRow
+    def _ingest_payload(self, row: StoredMention, assessment: Assessment, case: _NewCase
                         ) -> dict[str, object]:
         payload: dict[str, object] = {"source": row.source, "external_id": row.external_id,
                                       "priority": case.priority, "channel": case.channel}
@@ -344,7 +377,7 @@ class _Batch:
             payload["triage"] = "failed"
         return payload
 
-    async def _close_as_spam(self, case: CaseRow, assessment: Assessment) -> None:
+    async def _close_as_spam(self, case: _NewCase, assessment: Assessment) -> None:
         assert case.id is not None
         to_state = apply(State.NEW, Action.CLOSE)
         await self.tx.compare_and_set(case.id, case.version, state=to_state,
@@ -357,7 +390,7 @@ class _Batch:
                                      "reasons": reasons})
         self.spam_closed.append(case.id)
 
-    async def _close_as_duplicate(self, case: CaseRow) -> None:
+    async def _close_as_duplicate(self, case: _NewCase) -> None:
         assert case.id is not None
         to_state = apply(State.NEW, Action.CLOSE)
         await self.tx.compare_and_set(case.id, case.version, state=to_state,
@@ -388,7 +421,7 @@ class _Batch:
             )
 
 
-async def _join(tx: Tx, case: CaseRow, row: MentionRow, now: datetime) -> None:
+async def _join(tx: Tx, case: CaseRow, row: StoredMention, now: datetime) -> None:
     """Record a follow-up on an existing case; a closed case reopens."""
     assert case.id is not None
     payload = {"mention_id": row.id, "external_id": row.external_id}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -96,6 +97,8 @@ class Round:
     groups: GroupIndex | None
     alerts: list[SpikeAlert] = field(default_factory=list)
     lead_channels: dict[int, str] = field(default_factory=dict)
+    loaded: dict[str, Any] = field(default_factory=dict)
+    """The spike state as read, to tell whether it needs writing back."""
 
 
 class Triage:
@@ -108,7 +111,7 @@ class Triage:
         self._lock = asyncio.Lock()
         self._groups: GroupIndex | None = None
         self._groups_seen = 0
-        self._aliases: dict[str, tuple[int, datetime]] = {}
+        self._aliases: OrderedDict[str, tuple[int, datetime]] = OrderedDict()
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[None]:
@@ -120,7 +123,7 @@ class Triage:
             except BaseException:
                 self._groups = None
                 self._groups_seen = 0
-                self._aliases = {}
+                self._aliases = OrderedDict()
                 raise
 
     # -- per mention ------------------------------------------------------------------
@@ -160,12 +163,14 @@ class Triage:
             except (KeyError, TypeError, ValueError):
                 log.warning("spike state could not be read; learning the baselines afresh")
                 detector = SpikeDetector(self.setup.spikes)
-        return Round(detector=detector, groups=await self._catch_up(tx, now))
+        return Round(detector=detector, groups=await self._catch_up(tx, now), loaded=data)
 
     async def finish(self, tx: Tx, state: Round, now: datetime) -> None:
+        """Save the spike state when the batch changed it (most batches watch no topic)."""
         if state.detector is not None:
-            await triage_store.save_state(tx, triage_store.SPIKE_STATE,
-                                          state.detector.to_dict(), now)
+            data = state.detector.to_dict()
+            if data != state.loaded:
+                await triage_store.save_state(tx, triage_store.SPIKE_STATE, data, now)
 
     async def _catch_up(self, tx: Tx, now: datetime) -> GroupIndex | None:
         config = self.setup.grouping
@@ -208,8 +213,13 @@ class Triage:
     def stored(self, leads: dict[str, int], last_case_id: int, now: datetime) -> None:
         """After the batch's cases got ids: its leads' `m:` keys resolve from now on."""
         horizon = now - (self.setup.grouping.window if self.setup.grouping else timedelta(0))
-        self._aliases = {k: v for k, v in self._aliases.items() if v[1] >= horizon}
-        self._aliases.update({key: (case_id, now) for key, case_id in leads.items()})
+        aliases = self._aliases
+        # Oldest first (insertion order): drop from the front until one is recent enough.
+        while aliases and next(iter(aliases.values()))[1] < horizon:
+            aliases.popitem(last=False)
+        for key, case_id in leads.items():
+            aliases[key] = (case_id, now)
+            aliases.move_to_end(key)
         self._groups_seen = max(self._groups_seen, last_case_id)
 
     def observe(self, state: Round, assessment: Assessment, at: datetime, now: datetime

@@ -80,9 +80,9 @@ def _downgrade(connection: Connection) -> None:
 
 async def test_migration_fills_the_columns_of_existing_cases(database_url: str) -> None:
     engine = make_engine(database_url)
+    db = Database(engine)
     try:
         await upgrade(engine)
-        db = Database(engine)
         case_id = await _new_case(db, carded_at=T0 + timedelta(seconds=30),
                                   first_reply_at=T0 + timedelta(minutes=10),
                                   sla_due_at=T0 + timedelta(minutes=15))
@@ -91,4 +91,4 @@ async def test_migration_fills_the_columns_of_existing_cases(database_url: str) 
         await upgrade(engine)
         assert await _kpis(db, case_id) == (pytest.approx(600), None, pytest.approx(30), 1)
     finally:
-        await engine.dispose()
+        await db.dispose()

@@ -40,14 +40,17 @@ async def captured(services: Services) -> list[tuple[str, Any]]:
         if statement.lstrip().upper().startswith("SELECT") and '"case"' in statement:
             statements.append((statement, parameters))
 
-    engine = services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", grab)
+    # Reads run on the snapshot engine (on a SQLite file, not the write engine).
+    engines = {services.db.engine.sync_engine, services.db.read_engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", grab)
     try:
         await build_report(services, parse_period("7d", NOW, UTC_ZONE),
                            sla_target=timedelta(hours=1))
         await team_status(services)
     finally:
-        event.remove(engine, "before_cursor_execute", grab)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", grab)
     return statements
 
 

@@ -31,8 +31,9 @@ TTL = timedelta(seconds=10)
 async def db(database_url: str) -> AsyncIterator[Database]:
     engine = make_engine(database_url)
     await upgrade(engine)
-    yield Database(engine)
-    await engine.dispose()
+    database = Database(engine)
+    yield database
+    await database.dispose()
 
 
 def mention(n: int) -> Mention:

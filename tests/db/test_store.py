@@ -24,8 +24,9 @@ NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 async def services(database_url: str) -> AsyncIterator[Services]:
     engine = make_engine(database_url)
     await upgrade(engine)
-    yield Services(db=Database(engine), clock=lambda: NOW)
-    await engine.dispose()
+    db = Database(engine)
+    yield Services(db=db, clock=lambda: NOW)
+    await db.dispose()
 
 
 def mention(n: int, text: str = "hello") -> Mention:
