@@ -8,7 +8,6 @@ lookup touches the few recent entries that share rare shingles, not the whole wi
 
 from __future__ import annotations
 
-import heapq
 import zlib
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -56,9 +55,8 @@ def mention_key(mention: Mention) -> str:
 def shingle_sketch(text: str, *, size: int = 5, keep: int = 64) -> tuple[int, ...]:
     """The `keep` smallest CRC32 values of the text's character shingles, ascending."""
     last = max(1, len(text) - size + 1)
-    grams = {text[i : i + size] for i in range(last)}
-    hashes = {zlib.crc32(gram.encode()) for gram in grams}
-    return tuple(heapq.nsmallest(keep, hashes)) if len(hashes) > keep else tuple(sorted(hashes))
+    hashes = {zlib.crc32(text[i : i + size].encode()) for i in range(last)}
+    return tuple(sorted(hashes)[:keep])
 
 
 def estimated_jaccard(a: tuple[int, ...], b: tuple[int, ...], keep: int,

@@ -70,7 +70,9 @@ def mentions(count: int, *, prefix: str = "m", topic: str = "outage") -> list[Me
     now = datetime.now(UTC)
     out = []
     for i in range(count):
-        words = " ".join(rng.sample(_WORDS, 6))
+        # Six of 31 words alone make some pairs 0.6-similar: a random reference keeps
+        # every text its own.
+        words = " ".join(rng.sample(_WORDS, 6)) + f" ref {rng.getrandbits(96):024x}"
         out.append(
             Mention(
                 source="forum",
