@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import String, and_, case, cast, delete, func, or_, select, text, update
@@ -198,12 +199,7 @@ class Tx:
             values.update(more)
         # Parameter lists, not one multi-row VALUES: the statement compiles once and is
         # cached, where a VALUES list compiled anew for every batch size.
-        stmt = (
-            self._insert(MentionRow)
-            .on_conflict_do_nothing(index_elements=["source", "external_id"])
-            .returning(MentionRow.id, MentionRow.source, MentionRow.external_id)
-        )
-        result_rows = await self.session.execute(stmt, rows)
+        result_rows = await self.session.execute(_mention_insert(self.dialect), rows)
         inserted = {(r.source, r.external_id): r.id for r in result_rows}
         result = []
         for mention, values in zip(mentions, rows, strict=True):
@@ -217,7 +213,7 @@ class Tx:
         One statement for the list, without building an ORM object per case."""
         if not cases:
             return []
-        stmt = insert_for(self.dialect, CaseRow).returning(CaseRow.id, CaseRow.mention_id)
+        stmt = _case_insert(self.dialect)
         ids = {int(m): int(i) for i, m in await self.session.execute(stmt, list(cases))}
         return [ids[int(values["mention_id"])] for values in cases]
 
@@ -383,7 +379,7 @@ class Tx:
             yield
             audits, self._audit_buffer = self._audit_buffer, None
             if audits:
-                await self.session.execute(insert_for(self.dialect, AuditEventRow), audits)
+                await self.session.execute(_audit_insert(self.dialect), audits)
             rows, self._outbox_buffer = self._outbox_buffer, None
             if rows:
                 await self.session.execute(outbox_insert(self.dialect), rows)
@@ -590,6 +586,26 @@ def outbox_values(kind: str, *, now: datetime, available_at: datetime | None = N
             "available_at": available_at or now, "created_at": now}
 
 
+# Statements ingest runs on every batch, built once per dialect: building one cost more
+# than SQLite's work for it.
+@lru_cache(maxsize=4)
+def _mention_insert(dialect: str) -> Any:
+    return (insert_for(dialect, MentionRow)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(MentionRow.id, MentionRow.source, MentionRow.external_id))
+
+
+@lru_cache(maxsize=4)
+def _case_insert(dialect: str) -> Any:
+    return insert_for(dialect, CaseRow).returning(CaseRow.id, CaseRow.mention_id)
+
+
+@lru_cache(maxsize=4)
+def _audit_insert(dialect: str) -> Any:
+    return insert_for(dialect, AuditEventRow)
+
+
+@lru_cache(maxsize=4)
 def outbox_insert(dialect: str) -> Any:
     """`INSERT … ON CONFLICT (dedup_key) DO NOTHING` for outbox rows: a row whose key is
     already queued is skipped (rows without a key never conflict). Executed with a list of
@@ -597,6 +613,7 @@ def outbox_insert(dialect: str) -> Any:
     return insert_for(dialect, OutboxRow).on_conflict_do_nothing(index_elements=["dedup_key"])
 
 
+@lru_cache(maxsize=4)
 def deliveries_insert(dialect: str) -> Any:
     """`INSERT … ON CONFLICT DO NOTHING RETURNING key` for delivery keys: the keys it
     returns are the ones seen for the first time."""

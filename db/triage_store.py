@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy import case as when
-from sqlalchemy import func, or_, select, update
 
 from bot.domain.lifecycle import OPEN_STATES, Outcome
 from db.models import CaseRow, MentionRow, TriageStateRow
@@ -52,21 +52,35 @@ class RecentCase:
     text: str
 
 
+def _not_spam() -> Any:
+    return or_(CaseRow.outcome.is_(None), CaseRow.outcome != Outcome.SPAM.value)
+
+
+_STATE = select(TriageStateRow.data).where(TriageStateRow.name == bindparam("name"))
+_STATE_LOCKED = _STATE.with_for_update()
+_LAST_CASE = select(func.max(CaseRow.id))
+# Ingest runs these on every batch: built once (with bound parameters), since building a
+# statement cost more than SQLite's work for it.
+
+
 async def lock_state(tx: Tx, name: str, now: datetime) -> dict[str, Any]:
     """The named state, locked until the transaction ends, so ingests run one at a time.
 
     On PostgreSQL the row lock serialises every process; SQLite's `BEGIN IMMEDIATE` already
     lets one writer in at a time. The row is created the first time only.
     """
-    pick = select(TriageStateRow.data).where(TriageStateRow.name == name)
-    if tx.dialect == "postgresql":
-        pick = pick.with_for_update()
-    found = (await tx.session.execute(pick)).first()
+    pick = _STATE_LOCKED if tx.dialect == "postgresql" else _STATE
+    found = (await tx.session.execute(pick, {"name": name})).first()
     if found is None:
         stmt = tx._insert(TriageStateRow).values(name=name, data={}, updated_at=now)
         await tx.session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-        found = (await tx.session.execute(pick)).one()
+        found = (await tx.session.execute(pick, {"name": name})).one()
     return dict(found[0] or {})
+
+
+async def last_case_id(tx: Tx) -> int:
+    """The newest case's id (0 with none): grouping reads recent cases only past its own."""
+    return int((await tx.session.execute(_LAST_CASE)).scalar_one() or 0)
 
 
 async def save_state(tx: Tx, name: str, data: dict[str, Any], now: datetime) -> None:
@@ -79,8 +93,20 @@ async def save_state(tx: Tx, name: str, data: dict[str, Any], now: datetime) -> 
     await tx.session.execute(stmt)
 
 
-def _not_spam() -> Any:
-    return or_(CaseRow.outcome.is_(None), CaseRow.outcome != Outcome.SPAM.value)
+_HANDLES = bindparam("handles", expanding=True)
+_AUTHOR_COUNTS = (
+    select(CaseRow.source, CaseRow.author_handle,
+           func.sum(when((_not_spam(), 1), else_=0)), func.max(CaseRow.created_at))
+    .where(CaseRow.author_handle.in_(_HANDLES))
+    .group_by(CaseRow.source, CaseRow.author_handle)
+)
+_AUTHOR_TEXTS = (
+    select(CaseRow.source, CaseRow.author_handle, MentionRow.text)
+    .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+    .where(CaseRow.author_handle.in_(_HANDLES), CaseRow.created_at >= bindparam("since"))
+    .order_by(CaseRow.id.desc())
+    .limit(RECENT_TEXTS_PER_BATCH)
+)
 
 
 async def author_cases(
@@ -92,28 +118,16 @@ async def author_cases(
     if not wanted:
         return {}
     handles = sorted({handle for _, handle in wanted})
-    not_spam = when((_not_spam(), 1), else_=0)
-    counts_stmt = (
-        select(CaseRow.source, CaseRow.author_handle, func.sum(not_spam),
-               func.max(CaseRow.created_at))
-        .where(CaseRow.author_handle.in_(handles))
-        .group_by(CaseRow.source, CaseRow.author_handle)
-    )
     counts: dict[tuple[str, str], int] = {}
     recent = False
-    for source, handle, count, last in await tx.session.execute(counts_stmt):
+    for source, handle, count, last in await tx.session.execute(
+            _AUTHOR_COUNTS, {"handles": handles}):
         counts[(str(source), str(handle))] = int(count or 0)
         recent = recent or (last is not None and last >= since)
     texts: dict[tuple[str, str], list[str]] = {}
     if recent:
-        texts_stmt = (
-            select(CaseRow.source, CaseRow.author_handle, MentionRow.text)
-            .join(MentionRow, MentionRow.id == CaseRow.mention_id)
-            .where(CaseRow.author_handle.in_(handles), CaseRow.created_at >= since)
-            .order_by(CaseRow.id.desc())
-            .limit(RECENT_TEXTS_PER_BATCH)
-        )
-        for source, handle, text in await tx.session.execute(texts_stmt):
+        found = await tx.session.execute(_AUTHOR_TEXTS, {"handles": handles, "since": since})
+        for source, handle, text in found:
             texts.setdefault((str(source), str(handle)), []).append(str(text)[:2_000])
     return {
         key: AuthorCases(count=counts.get(key, 0), recent_texts=tuple(texts.get(key, ())))
@@ -121,23 +135,25 @@ async def author_cases(
     }
 
 
+_RECENT = (
+    select(CaseRow.id, CaseRow.group_id, CaseRow.created_at, MentionRow.source,
+           MentionRow.external_id, MentionRow.text)
+    .join(MentionRow, MentionRow.id == CaseRow.mention_id)
+    .where(CaseRow.id > bindparam("after_id"), CaseRow.created_at >= bindparam("since"),
+           MentionRow.spam.is_(False))
+    .order_by(CaseRow.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
 async def recent_cases(
     tx: Tx, *, after_id: int, since: datetime, limit: int
 ) -> list[RecentCase]:
     """Cases newer than `after_id` created since `since` (spam left out), oldest first."""
-    stmt = (
-        select(CaseRow.id, CaseRow.group_id, CaseRow.created_at, MentionRow.source,
-               MentionRow.external_id, MentionRow.text)
-        .join(MentionRow, MentionRow.id == CaseRow.mention_id)
-        .where(CaseRow.id > after_id, CaseRow.created_at >= since,
-               MentionRow.spam.is_(False))
-        .order_by(CaseRow.id.desc())
-        .limit(limit)
-    )
-    rows = [
-        RecentCase(int(i), g, c, str(s), str(e), str(t)[:2_000])
-        for i, g, c, s, e, t in await tx.session.execute(stmt)
-    ]
+    found = await tx.session.execute(_RECENT, {"after_id": after_id, "since": since,
+                                               "limit": limit})
+    rows = [RecentCase(int(i), g, c, str(s), str(e), str(t)[:2_000])
+            for i, g, c, s, e, t in found]
     rows.reverse()
     return rows
 

@@ -179,6 +179,8 @@ class Triage:
         if self._groups is None:
             self._groups = GroupIndex(config)
             self._groups_seen = 0
+        if await triage_store.last_case_id(tx) <= self._groups_seen:
+            return self._groups  # nobody else stored a case since this process looked
         rows = await triage_store.recent_cases(
             tx, after_id=self._groups_seen, since=now - config.window, limit=config.max_entries)
         for row in rows:
