@@ -1,12 +1,13 @@
-"""A whole SQLite write transaction in one hop to a thread, for the hottest write path.
+"""A whole SQLite write transaction in one hop to a thread, for event intake.
 
-Through the async driver every statement, the BEGIN and the COMMIT is a round trip between
-the event loop and the connection's thread, and each waits its turn on a loop that is busy
+Through aiosqlite every statement, the BEGIN and the COMMIT is a round trip between the
+event loop and the connection's thread, and each waits its turn on a loop that is busy
 answering requests: a two-row transaction cost ~1 ms idle and over 6 ms under 200 requests
 a second, while SQLite itself needs ~40 µs. Here the transaction runs start to finish on
 one thread with SQLAlchemy's synchronous driver (same statements, same type handling, same
 pragmas), so the loop waits for it once. Callers hold `Database.write_gate()` so the
-process's writers still take turns.
+process's writers still take turns. (The engine's other write transactions now skip the
+hops altogether, db/sqlite_inline.py; event intake has not been moved onto that yet.)
 """
 
 from __future__ import annotations
