@@ -18,6 +18,7 @@ from db.store import Database
 
 SWEEP_EVERY = 1.0
 DEDUP_CLEANUP_EVERY = 3600.0
+FORGET_SLICE = 5_000
 
 
 @dataclass
@@ -61,7 +62,14 @@ def attach(dispatcher: Dispatcher, parts: Reliability, db: Database, clock: Cloc
     retention = timedelta(hours=max(24.0, parts.config.dedup_retention_hours))
 
     async def forget_deliveries() -> int:
-        return await db.retrying(lambda tx: tx.forget_deliveries(clock() - retention))
+        """Slice by slice, each its own short transaction, until none is left."""
+        before = clock() - retention
+        total = 0
+        while True:
+            dropped = await db.retrying(lambda tx: tx.forget_deliveries(before, FORGET_SLICE))
+            total += dropped
+            if dropped < FORGET_SLICE:
+                return total
 
     dispatcher.before_round.append(sweep)
     dispatcher.chores.append((DEDUP_CLEANUP_EVERY, forget_deliveries))

@@ -554,9 +554,14 @@ class Tx:
         stmt = deliveries_insert(self.dialect).values(key=key, received_at=now)
         return (await self.session.execute(stmt)).first() is not None
 
-    async def forget_deliveries(self, before: datetime) -> int:
-        """Drop dedup keys older than `before` (callers keep at least 24 h)."""
-        stmt = delete(SlackDeliveryRow).where(SlackDeliveryRow.received_at < before)
+    async def forget_deliveries(self, before: datetime, limit: int = 5_000) -> int:
+        """Drop up to `limit` dedup keys older than `before` (callers keep at least 24 h).
+        An hour of keys at hundreds of events a second is a long delete; in slices of
+        `limit`, each in its own transaction, nobody waits long behind it (on SQLite the
+        statement runs on the event loop's thread)."""
+        oldest = (select(SlackDeliveryRow.key)
+                  .where(SlackDeliveryRow.received_at < before).limit(limit))
+        stmt = delete(SlackDeliveryRow).where(SlackDeliveryRow.key.in_(oldest.scalar_subquery()))
         return int((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def get_cursor(self, source: str) -> SourceCursorRow | None:

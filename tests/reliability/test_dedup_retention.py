@@ -3,11 +3,13 @@ hourly chore. The stack's clock is moved by hand; nothing sleeps."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from bot.reliability import DEDUP_CLEANUP_EVERY
+from bot.reliability import DEDUP_CLEANUP_EVERY, FORGET_SLICE
 from bot.settings import ReliabilityConfig
 from bot.wiring import Components, build
 from db.models import SlackDeliveryRow
@@ -81,3 +83,25 @@ async def test_a_longer_retention_keeps_keys_longer(database_url: str) -> None:
 def test_a_retention_under_a_day_is_refused() -> None:
     with pytest.raises(ValidationError, match="dedup_retention_hours"):
         ReliabilityConfig(dedup_retention_hours=12)
+
+
+async def test_a_backlog_longer_than_a_slice_is_forgotten_slice_by_slice(
+    database_url: str,
+) -> None:
+    clock = FakeClock()
+    settings = reliable_settings(database_url, "http://127.0.0.1:9/api/", pace_scale=1000.0)
+    components = await build(settings, clock=clock)
+    try:
+        old = [f"event:Ev{n:05d}" for n in range(FORGET_SLICE * 2 + 7)]
+        async with components.db.transaction() as tx:
+            await tx.session.execute(insert(SlackDeliveryRow),
+                                     [{"key": key, "received_at": clock()} for key in old])
+        clock.advance(hours=25)
+        async with components.db.transaction() as tx:
+            assert await tx.remember_delivery("event:Ev0FRESH", clock())
+            # One slice never takes more than its limit.
+            assert await tx.forget_deliveries(clock() - timedelta(hours=24), limit=10) == 10
+        await forget(components)
+        assert await remembered(components) == ["event:Ev0FRESH"]
+    finally:
+        await components.close()
