@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, event, make_url
+from sqlalchemy import URL, Engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from db.sqlite_inline import inline_creator
@@ -18,6 +18,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def sqlite_file(url: str | URL) -> str | None:
+    """The file a SQLite URL names (None: another database, or SQLite in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Build the async engine for `url`.
 
@@ -26,14 +34,14 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     database runs its statements on the loop's thread (db/sqlite_inline.py); scans belong
     on `make_reader`'s engine.
     """
-    if is_sqlite(url):
-        path = make_url(url).database
-        if path in (None, "", ":memory:"):
-            engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-            sqlite_pragmas(engine.sync_engine)
-            return engine
+    path = sqlite_file(url)
+    if path is not None:
         engine = create_async_engine(url, echo=echo, async_creator=inline_creator(path))
         sqlite_pragmas(engine.sync_engine, busy_ms=0)
+        return engine
+    if is_sqlite(url):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        sqlite_pragmas(engine.sync_engine)
         return engine
     # A process frozen inside a transaction (SIGSTOP, a stalled VM) must not hold its row
     # locks forever: the server ends such a transaction, and waiters give up and retry.
@@ -45,10 +53,9 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 def make_reader(engine: AsyncEngine) -> AsyncEngine:
     """The engine read snapshots use: on a SQLite file, aiosqlite's thread, so a report's
     scan never holds the event loop; elsewhere `engine` itself."""
-    url = engine.url
-    if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
+    if sqlite_file(engine.url) is None:
         return engine
-    reader = create_async_engine(url, echo=engine.echo, connect_args={"timeout": 30})
+    reader = create_async_engine(engine.url, echo=engine.echo, connect_args={"timeout": 30})
     sqlite_pragmas(reader.sync_engine)
     return reader
 

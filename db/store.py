@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.mention import Author, Mention
-from db.engine import READ_ONLY, make_reader
+from db.engine import READ_ONLY, make_reader, sqlite_file
 from db.models import (
     AuditEventRow,
     CaseRow,
@@ -121,7 +121,7 @@ class Database:
 
     def sqlite_writer(self) -> SqliteWriter | None:
         """The one-hop writer for hot write paths on a SQLite file (None on PostgreSQL)."""
-        if self.dialect != "sqlite" or self.engine.url.database in (None, "", ":memory:"):
+        if sqlite_file(self.engine.url) is None:
             return None
         if self._writer is None:
             self._writer = SqliteWriter(self.engine.url)

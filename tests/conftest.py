@@ -13,6 +13,9 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from db.engine import make_engine
+from db.migrate import upgrade
+from db.store import Database
 from tests import secret_scan
 from tests.scenarios.reply_sink import ReplySink, reply_sink
 from tests.stack import WEBHOOK_SECRET, Stack, start_stack
@@ -91,6 +94,16 @@ class fresh_postgres:
         async with engine.connect() as conn:
             await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         await engine.dispose()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The migrated database on each backend, for tests below the services."""
+    engine = make_engine(database_url)
+    await upgrade(engine)
+    database = Database(engine)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

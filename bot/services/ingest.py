@@ -283,17 +283,11 @@ class _Batch:
 
     async def store(self) -> None:
         tx = self.tx
-        first = [p.case for p in self.planned if p.lead is None]
-        for case, case_id in zip(first, await tx.insert_cases([c.values() for c in first]),
-                                 strict=True):
-            case.id = case_id
+        await _insert_cases(tx, [p.case for p in self.planned if p.lead is None])
         members = [p for p in self.planned if p.lead is not None]
         for planned in members:
             planned.case.group_id = planned.lead.case.id if planned.lead else None
-        cases = [p.case for p in members]
-        for case, case_id in zip(cases, await tx.insert_cases([c.values() for c in cases]),
-                                 strict=True):
-            case.id = case_id
+        await _insert_cases(tx, [p.case for p in members])
         leads = {f"m:{p.row.source}:{p.row.external_id}": p.case.id or 0
                  for p in self.planned if p.is_lead}
         last = max((p.case.id or 0 for p in self.planned), default=0)
@@ -419,6 +413,13 @@ class _Batch:
                     "since": (self.now - alert.window).isoformat(),
                 },
             )
+
+
+async def _insert_cases(tx: Tx, cases: Sequence[_NewCase]) -> None:
+    """One statement for the lot; each case gets its id."""
+    for case, case_id in zip(cases, await tx.insert_cases([c.values() for c in cases]),
+                             strict=True):
+        case.id = case_id
 
 
 async def _join(tx: Tx, case: CaseRow, row: StoredMention, now: datetime) -> None:

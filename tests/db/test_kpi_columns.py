@@ -3,7 +3,6 @@ on SQLite and PostgreSQL, and the migration fills them for cases that existed be
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -17,15 +16,6 @@ from db.models import CaseRow, MentionRow
 from db.store import Database
 
 T0 = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = make_engine(database_url)
-    await upgrade(engine)
-    database = Database(engine)
-    yield database
-    await database.dispose()
 
 
 async def _new_case(db: Database, **values: object) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +10,6 @@ import pytest
 from bot.domain.mention import Author, Mention
 from bot.services.context import Services
 from bot.services.ingest import ingest_batch
-from db.engine import make_engine
 from db.leases import (
     LeaseLost,
     acquire_lease,
@@ -19,21 +17,11 @@ from db.leases import (
     release_lease,
     renew_lease,
 )
-from db.migrate import upgrade
 from db.models import MentionRow
 from db.store import Database
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 TTL = timedelta(seconds=10)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = make_engine(database_url)
-    await upgrade(engine)
-    database = Database(engine)
-    yield database
-    await database.dispose()
 
 
 def mention(n: int) -> Mention:

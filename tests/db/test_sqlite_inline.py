@@ -36,6 +36,12 @@ def other_process_writing(path: Path) -> sqlite3.Connection:
     return holder
 
 
+async def bodies(db: Database) -> list[str]:
+    async with db.snapshot() as tx:
+        found = await tx.session.execute(text("SELECT body FROM note ORDER BY id"))
+        return list(found.scalars())
+
+
 async def test_a_write_waits_for_another_writer_while_the_loop_runs_on(path: Path) -> None:
     db = Database(make_engine(f"sqlite+aiosqlite:///{path}"))
     holder = other_process_writing(path)
@@ -52,10 +58,7 @@ async def test_a_write_waits_for_another_writer_while_the_loop_runs_on(path: Pat
         assert not writing.done()
         holder.execute("COMMIT")
         await asyncio.wait_for(writing, timeout=30)
-        async with db.snapshot() as tx:
-            bodies = (await tx.session.execute(text("SELECT body FROM note ORDER BY id"))
-                      ).scalars().all()
-        assert bodies == ["theirs", "ours"]
+        assert await bodies(db) == ["theirs", "ours"]
     finally:
         holder.close()
         await db.dispose()
@@ -74,10 +77,7 @@ async def test_a_lock_held_past_the_busy_limit_fails_the_write(path: Path) -> No
         holder.execute("COMMIT")
         async with db.transaction() as tx:
             await tx.session.execute(text("INSERT INTO note (body) VALUES ('later')"))
-        async with db.snapshot() as tx:
-            bodies = (await tx.session.execute(text("SELECT body FROM note ORDER BY id"))
-                      ).scalars().all()
-        assert bodies == ["theirs", "later"]
+        assert await bodies(db) == ["theirs", "later"]
     finally:
         holder.close()
         await db.dispose()

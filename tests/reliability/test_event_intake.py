@@ -4,7 +4,6 @@ queued once, and a bad event fails alone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,22 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.event_intake import EventIntake
-from db.engine import make_engine
-from db.migrate import upgrade
 from db.models import OutboxRow, SlackDeliveryRow
 from db.store import Database
 
 NOW = datetime(2026, 11, 22, 9, 0, 1, tzinfo=UTC)
 USERS = [f"U0USER{i:02d}" for i in range(10)]
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = make_engine(database_url)
-    await upgrade(engine)
-    database = Database(engine)
-    yield database
-    await database.dispose()
 
 
 def opened(event_id: str, user: str) -> dict[str, Any]:
