@@ -17,7 +17,7 @@ from sqlalchemy import String, and_, case, cast, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.mention import Author, Mention
 from db.engine import READ_ONLY, make_reader, sqlite_file
@@ -181,9 +181,18 @@ class Tx:
         self.dialect = dialect
         self._outbox_buffer: list[dict[str, Any]] | None = None
         self._audit_buffer: list[dict[str, Any]] | None = None
+        self._connection: AsyncConnection | None = None
 
     def _insert(self, table: Any) -> Any:
         return insert_for(self.dialect, table)
+
+    async def run(self, stmt: Any, params: Any = None) -> Any:
+        """Execute a Core statement on the transaction's connection, past the ORM session:
+        for the per-batch statements of ingest, whose rows are plain tuples, the session's
+        ORM bookkeeping cost more than the database's work."""
+        if self._connection is None:
+            self._connection = await self.session.connection()
+        return await self._connection.execute(stmt, params)
 
     # -- mentions and cases -------------------------------------------------------------
     async def insert_mentions(
@@ -199,7 +208,7 @@ class Tx:
             values.update(more)
         # Parameter lists, not one multi-row VALUES: the statement compiles once and is
         # cached, where a VALUES list compiled anew for every batch size.
-        result_rows = await self.session.execute(_mention_insert(self.dialect), rows)
+        result_rows = await self.run(_mention_insert(self.dialect), rows)
         inserted = {(r.source, r.external_id): r.id for r in result_rows}
         result = []
         for mention, values in zip(mentions, rows, strict=True):
@@ -214,7 +223,7 @@ class Tx:
         if not cases:
             return []
         stmt = _case_insert(self.dialect)
-        ids = {int(m): int(i) for i, m in await self.session.execute(stmt, list(cases))}
+        ids = {int(m): int(i) for i, m in await self.run(stmt, list(cases))}
         return [ids[int(values["mention_id"])] for values in cases]
 
     async def get_case(self, case_id: int) -> CaseRecord | None:
@@ -379,10 +388,10 @@ class Tx:
             yield
             audits, self._audit_buffer = self._audit_buffer, None
             if audits:
-                await self.session.execute(_audit_insert(self.dialect), audits)
+                await self.run(_audit_insert(self.dialect), audits)
             rows, self._outbox_buffer = self._outbox_buffer, None
             if rows:
-                await self.session.execute(outbox_insert(self.dialect), rows)
+                await self.run(outbox_insert(self.dialect), rows)
         finally:
             self._outbox_buffer = self._audit_buffer = None
 

@@ -70,7 +70,7 @@ async def lock_state(tx: Tx, name: str, now: datetime) -> dict[str, Any]:
     lets one writer in at a time. The row is created the first time only.
     """
     pick = _STATE_LOCKED if tx.dialect == "postgresql" else _STATE
-    found = (await tx.session.execute(pick, {"name": name})).first()
+    found = (await tx.run(pick, {"name": name})).first()
     if found is None:
         stmt = tx._insert(TriageStateRow).values(name=name, data={}, updated_at=now)
         await tx.session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
@@ -80,17 +80,18 @@ async def lock_state(tx: Tx, name: str, now: datetime) -> dict[str, Any]:
 
 async def last_case_id(tx: Tx) -> int:
     """The newest case's id (0 with none): grouping reads recent cases only past its own."""
-    return int((await tx.session.execute(_LAST_CASE)).scalar_one() or 0)
+    return int((await tx.run(_LAST_CASE)).scalar_one() or 0)
+
+
+_SAVE_STATE = (
+    update(TriageStateRow.__table__)
+    .where(TriageStateRow.name == bindparam("state_name"))
+    .values(data=bindparam("data"), updated_at=bindparam("updated_at"))
+)
 
 
 async def save_state(tx: Tx, name: str, data: dict[str, Any], now: datetime) -> None:
-    stmt = (
-        update(TriageStateRow)
-        .where(TriageStateRow.name == name)
-        .values(data=data, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    await tx.session.execute(stmt)
+    await tx.run(_SAVE_STATE, {"state_name": name, "data": data, "updated_at": now})
 
 
 _HANDLES = bindparam("handles", expanding=True)
@@ -120,13 +121,12 @@ async def author_cases(
     handles = sorted({handle for _, handle in wanted})
     counts: dict[tuple[str, str], int] = {}
     recent = False
-    for source, handle, count, last in await tx.session.execute(
-            _AUTHOR_COUNTS, {"handles": handles}):
+    for source, handle, count, last in await tx.run(_AUTHOR_COUNTS, {"handles": handles}):
         counts[(str(source), str(handle))] = int(count or 0)
         recent = recent or (last is not None and last >= since)
     texts: dict[tuple[str, str], list[str]] = {}
     if recent:
-        found = await tx.session.execute(_AUTHOR_TEXTS, {"handles": handles, "since": since})
+        found = await tx.run(_AUTHOR_TEXTS, {"handles": handles, "since": since})
         for source, handle, text in found:
             texts.setdefault((str(source), str(handle)), []).append(str(text)[:2_000])
     return {
@@ -150,7 +150,7 @@ async def recent_cases(
     tx: Tx, *, after_id: int, since: datetime, limit: int
 ) -> list[RecentCase]:
     """Cases newer than `after_id` created since `since` (spam left out), oldest first."""
-    found = await tx.session.execute(_RECENT, {"after_id": after_id, "since": since,
+    found = await tx.run(_RECENT, {"after_id": after_id, "since": since,
                                                "limit": limit})
     rows = [RecentCase(int(i), g, c, str(s), str(e), str(t)[:2_000])
             for i, g, c, s, e, t in found]
