@@ -37,9 +37,11 @@ class GroupingConfig:
     max_posting: int = 256
     """Sketch values shared by more recent texts than this are common shingles, not evidence."""
     probe_values: int = 16
-    """Candidates are found through the text's smallest sketch values only: a text with
-    Jaccard ≥ 0.6 shares about 12 of 16 of them, so missing it entirely takes odds below
-    one in a million, and counting 16 posting lists instead of 64 is most of a lookup."""
+    """Candidates are found through 16 of the text's sketch values only, the rarest among
+    recent texts: a text with Jaccard ≥ 0.6 shares about 12 of 16 of them, so missing it
+    entirely takes odds below one in a million, and the rarest values have the shortest
+    posting lists to count (the smallest values, tried first, were mostly common shingles
+    in a small vocabulary, and counting them was most of a lookup)."""
     verify: int = 8
     """How many of the best-sharing candidates get the full estimate, of those sharing at
     least `threshold` × `min_shared` of the probe (a 0.6 match shares about 12 of 16 and
@@ -186,16 +188,20 @@ class GroupIndex:
         postings = self._postings
         config = self.config
         limit = config.max_posting
-        probe = sketch[: config.probe_values]  # ascending: the smallest values
-        buckets = [bucket for bucket in (postings.get(value) for value in probe)
+        # The rarest of the text's values that some recent text shares: a near-duplicate
+        # shares most of them, and rare values have short posting lists to count.
+        buckets = [bucket for bucket in map(postings.get, sketch)
                    if bucket and len(bucket) <= limit]
+        buckets.sort(key=len)
+        del buckets[config.probe_values:]
         shared: Counter[int] = Counter(chain.from_iterable(buckets))
-        if not shared:
-            return None
         keep = config.sketch_size
         threshold = config.threshold
         # Common shingles are not counted, so the bar is a share of the values that were.
         enough = threshold * config.min_shared * len(buckets)
+        # Most texts are new: when no candidate reaches the bar, skip ranking them all.
+        if not shared or max(shared.values()) < enough:
+            return None
         best: tuple[float, int] | None = None
         mine = set(sketch)
         for serial, count in shared.most_common(config.verify):

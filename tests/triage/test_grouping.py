@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 from bot.triage.grouping import GroupIndex, GroupingConfig, mention_key, similarity
@@ -130,3 +131,32 @@ def test_huge_and_odd_texts_do_not_break_the_index():
         index.assign(make_mention(text, external_id=f"o{n}"), T0)
     again = make_mention("注文した商品が届きません!返金してください", external_id="j")
     assert index.find_group(again, T0) == "x:o3"
+
+
+def test_edited_copies_are_found_among_many_texts_of_a_small_vocabulary():
+    """In a small vocabulary the smallest shingle hashes are common shingles shared by
+    hundreds of texts; a lookup must still find the copy through the rarer ones."""
+    rng = random.Random(5)
+    words = [f"w{n}{'aeiou'[n % 5]}rd" for n in range(60)]
+
+    def text() -> str:
+        return " ".join(rng.choice(words) for _ in range(14)) + f" ref{rng.getrandbits(40):x}"
+
+    index = GroupIndex(GroupingConfig(max_entries=10_000))
+    originals = [text() for _ in range(3_000)]
+    for n, original in enumerate(originals):
+        index.assign(make_mention(original, external_id=f"o{n}"), T0)
+    found = tried = 0
+    while tried < 200:
+        n = rng.randrange(len(originals))
+        edited = originals[n].split(" ")
+        for _ in range(2):
+            edited[rng.randrange(len(edited) - 1)] = rng.choice(words)
+        copy = " ".join(edited)
+        if similarity(copy, originals[n]) < 0.6:
+            continue
+        tried += 1
+        found += index.find_group(make_mention(copy, external_id=f"c{tried}"), T0) == f"x:o{n}"
+    fresh = [index.find_group(make_mention(text(), external_id=f"f{n}"), T0) for n in range(200)]
+    assert found >= 196, found
+    assert fresh == [None] * 200
