@@ -28,6 +28,11 @@ from db.models import CaseRow, SlaTimerRow, SourceCursorRow
 from db.store import Tx
 
 SPAM = "spam"
+DUPLICATE = "duplicate"
+NOT_COUNTED = (SPAM, DUPLICATE)
+"""Outcomes outside the team's figures: spam, and copies grouped under a lead case, which
+are closed on arrival and answered through their lead (counting them would halve a
+response rate and put zero-second resolutions into the median)."""
 OPEN = sorted(s.value for s in OPEN_STATES)
 
 
@@ -71,8 +76,8 @@ class GroupRow:
     sentiment: str | None = None
 
 
-def _not_spam() -> ColumnElement[bool]:
-    return or_(CaseRow.outcome.is_(None), CaseRow.outcome != SPAM)
+def _counted() -> ColumnElement[bool]:
+    return or_(CaseRow.outcome.is_(None), CaseRow.outcome.not_in(NOT_COUNTED))
 
 
 def frt_expr(dialect: str) -> ColumnElement[Any]:
@@ -122,19 +127,21 @@ async def grouped(tx: Tx, window: Window, now: datetime) -> list[GroupRow]:
 
 async def totals(tx: Tx, window: Window, now: datetime
                  ) -> tuple[list[GroupRow], dict[str, list[float | None]] | None]:
-    """The period's figures as two rows (spam and the rest) when no breakdown is needed: a
-    plain aggregate, so SQLite streams the index without sorting into groups. PostgreSQL
+    """The period's figures as up to three rows (spam, grouped copies and the rest) when no
+    breakdown is needed: a plain aggregate, so SQLite streams the index without sorting
+    into groups. PostgreSQL
     takes the percentiles in the same pass (`percentile_cont … FILTER`) and returns them too;
     on SQLite the second value is None (see `percentiles`)."""
     c = CaseRow
     spam = case((c.outcome == SPAM, 1), else_=0)
-    ham = or_(c.outcome.is_(None), c.outcome != SPAM)
+    duplicate = case((c.outcome == DUPLICATE, 1), else_=0)
+    ham = _counted()
 
     def of_ham(col: Any) -> ColumnElement[Any]:
         return case((ham, col), else_=null())
 
     stmt = select(
-        func.count(), func.coalesce(func.sum(spam), 0),
+        func.count(), func.coalesce(func.sum(spam), 0), func.coalesce(func.sum(duplicate), 0),
         func.count(of_ham(c.first_response_seconds)),
         func.coalesce(func.sum(of_ham(c.first_response_seconds)), 0.0),
         func.count(of_ham(c.resolution_seconds)),
@@ -148,14 +155,15 @@ async def totals(tx: Tx, window: Window, now: datetime
         stmt = stmt.add_columns(*[func.percentile_cont(p).within_group(col).filter(ham)
                                   for _name, col, ps in PERCENTILES for p in ps])
     r = (await tx.session.execute(stmt)).one()
-    received, spam_n = int(r[0]), int(r[1])
-    pct = _named(iter(r[10:])) if pg else None
+    received, spam_n, duplicate_n = int(r[0]), int(r[1]), int(r[2])
+    pct = _named(iter(r[11:])) if pg else None
     if received == 0:
         return [], pct
-    rows = [GroupRow("", None, None, received - spam_n, int(r[2]), float(r[3]), int(r[4]),
-                     float(r[5]), int(r[6]), float(r[7]), int(r[8]), int(r[9]))]
-    if spam_n:
-        rows.append(GroupRow("", None, SPAM, spam_n, 0, 0.0, 0, 0.0, 0, 0.0, 0, 0))
+    rows = [GroupRow("", None, None, received - spam_n - duplicate_n, int(r[3]), float(r[4]),
+                     int(r[5]), float(r[6]), int(r[7]), float(r[8]), int(r[9]), int(r[10]))]
+    for outcome, n in ((SPAM, spam_n), (DUPLICATE, duplicate_n)):
+        if n:
+            rows.append(GroupRow("", None, outcome, n, 0, 0.0, 0, 0.0, 0, 0.0, 0, 0))
     return rows, pct
 
 
@@ -170,7 +178,7 @@ async def daily(tx: Tx, window: Window, bounds: Sequence[datetime]
     `[bounds[i], bounds[i+1])`: one plain range aggregate per day, glued with UNION ALL, so
     neither database sorts the period into groups and any time zone offset is exact."""
     c = CaseRow
-    frt = case((_not_spam(), c.first_response_seconds), else_=null())
+    frt = case((_counted(), c.first_response_seconds), else_=null())
     parts = []
     for i, (start, end) in enumerate(pairwise(bounds)):
         day = Window(max(start, window.start), min(end, window.end), window.network)
@@ -184,7 +192,7 @@ async def daily(tx: Tx, window: Window, bounds: Sequence[datetime]
     return [(int(i), int(n), int(r), float(s)) for i, n, r, s in result]
 
 
-# The percentiles a report shows: (name, stored column, percentiles), over non-spam cases.
+# The percentiles a report shows: (name, stored column, percentiles), over counted cases.
 PERCENTILES: tuple[tuple[str, Any, tuple[float, ...]], ...] = (
     ("frt", CaseRow.first_response_seconds, (0.5, 0.9)),
     ("resolution", CaseRow.resolution_seconds, (0.5,)),
@@ -201,8 +209,8 @@ def _interpolate(n: int, p: float, values: Sequence[float]) -> float:
 
 
 async def percentiles(tx: Tx, window: Window) -> dict[str, list[float | None]]:
-    """PostgreSQL: every percentile of the period's non-spam cases in one statement."""
-    where = [*window.where(), _not_spam()]
+    """PostgreSQL: every percentile of the period's counted cases in one statement."""
+    where = [*window.where(), _counted()]
     cols = [func.percentile_cont(p).within_group(col)
             for _name, col, ps in PERCENTILES for p in ps]
     return _named(iter((await tx.session.execute(select(*cols).where(*where))).one()))
@@ -228,7 +236,7 @@ async def column_percentiles(tx: Tx, window: Window, name: str) -> list[float | 
     around each rank (`ORDER BY … LIMIT 2 OFFSET k`), counted in the same snapshot. Upper
     percentiles read from the top, so the bounded sort keeps the smaller side of the rank."""
     _name, col, ps = next(entry for entry in PERCENTILES if entry[0] == name)
-    where = [*window.where(), _not_spam(), col.is_not(None)]
+    where = [*window.where(), _counted(), col.is_not(None)]
     n = int((await tx.session.execute(select(func.count()).where(*where))).scalar_one())
     out: list[float | None] = []
     for p in ps:

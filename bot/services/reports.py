@@ -110,6 +110,8 @@ def parse_report_args(words: list[str], now: datetime, zone: ZoneInfo
 class Figures:
     received: int = 0
     spam: int = 0
+    duplicates: int = 0
+    """Copies grouped under a lead case: answered through the lead, so not counted again."""
     replied: int = 0
     closed: int = 0
     frt_mean_s: float | None = None
@@ -122,8 +124,8 @@ class Figures:
 
     @property
     def counted(self) -> int:
-        """Received, spam excluded: the response rate's denominator."""
-        return self.received - self.spam
+        """Received, spam and grouped copies excluded: the response rate's denominator."""
+        return self.received - self.spam - self.duplicates
 
     @property
     def response_rate(self) -> float | None:
@@ -190,12 +192,13 @@ class Report:
 
 
 def _fold(rows: list[GroupRow], pct: list[float | None]) -> Figures:
-    ham = [r for r in rows if r.outcome != kpi.SPAM]
+    ham = [r for r in rows if r.outcome not in kpi.NOT_COUNTED]
     replied = sum(r.replied for r in ham)
     frt_sum = sum(r.frt_sum for r in ham)
     return Figures(
         received=sum(r.received for r in rows),
         spam=sum(r.received for r in rows if r.outcome == kpi.SPAM),
+        duplicates=sum(r.received for r in rows if r.outcome == kpi.DUPLICATE),
         replied=replied,
         closed=sum(r.closed for r in ham),
         frt_mean_s=frt_sum / replied if replied else None,
@@ -209,7 +212,7 @@ def _fold(rows: list[GroupRow], pct: list[float | None]) -> Figures:
 def _groups(rows: list[GroupRow], key: str) -> list[GroupFigures]:
     buckets: dict[str, list[GroupRow]] = defaultdict(list)
     for row in rows:
-        if row.outcome != kpi.SPAM:
+        if row.outcome not in kpi.NOT_COUNTED:
             buckets[getattr(row, key) or "unassigned"].append(row)
     out = []
     for name, group in buckets.items():

@@ -72,7 +72,9 @@ def report_text(report: Report, *, md: bool = True) -> str:
         f"{_b('Report', md)} — {scope} ({_span(report)} {tz}); "
         f"compared with the same length before",
         f"{_b('Volume:', md)} {c.received} received{_delta_count(c.received, p.received)}, "
-        f"{c.spam} spam, {c.replied} replied, {c.closed} closed",
+        f"{c.spam} spam, "
+        + (f"{c.duplicates} grouped as copies, " if c.duplicates else "")
+        + f"{c.replied} replied, {c.closed} closed",
         f"{_b('Response rate:', md)} {_pct(c.response_rate)}"
         f"{_delta_pct(c.response_rate, p.response_rate)}",
         f"{_b('First response:', md)} median {_dur(c.frt_median_s)}"

@@ -24,6 +24,7 @@ from bot.services.reports import (
 from bot.slack.kpi_text import report_text
 from db.engine import make_engine
 from db.migrate import upgrade
+from db.models import CaseRow, MentionRow
 from db.store import Database
 from tests.kpi_seed import NOW, UTC_ZONE, seed
 from tests.stack import ANN, BOB, FakeClock
@@ -109,3 +110,34 @@ def test_periods() -> None:
     for bad in ("2026-13-01", "2026-11-05..2026-11-01", "999d", "30days", "0d"):
         with pytest.raises(RangeError):
             parse_report_args([bad], now, berlin)
+
+
+async def test_grouped_copies_count_as_received_but_not_against_the_team(
+        services: Services) -> None:
+    """A copy grouped under case 1 is closed on arrival and answered through case 1: it is a
+    mention received, but not a second case to answer or a zero-second resolution."""
+    await seed(services)
+    published = datetime(2026, 11, 10, 9, 5, tzinfo=UTC)
+    async with services.db.transaction() as tx:
+        mention = MentionRow(source="mastodon", external_id="copy", text="hello",
+                             published_at=published, received_at=published)
+        tx.session.add(mention)
+        await tx.session.flush()
+        case = CaseRow(mention_id=mention.id or 0, source="mastodon", state="closed",
+                       group_id=1, outcome="duplicate", published_at=published,
+                       created_at=published, updated_at=published, closed_at=published)
+        tx.session.add(case)
+    report = await build_report(services, period(), sla_target=timedelta(hours=1))
+    c = report.current
+    assert (c.received, c.spam, c.duplicates, c.counted, c.replied, c.closed) == (
+        6, 1, 1, 4, 3, 3)
+    assert c.response_rate == pytest.approx(0.75)
+    assert c.resolution_median_s == pytest.approx(7200, abs=0.01)
+    assert (c.sla_met, c.sla_counted) == (3, 4)
+    assert report.outcomes["duplicate"] == 1
+    assert [(g.name, g.received, g.replied) for g in report.by_network] == [
+        ("mastodon", 2, 2), ("x", 2, 1)]
+    assert "*Response rate:* 75% (+25 pts)" in report_text(report)
+    assert "1 grouped as copies" in report_text(report)
+    network_only = await build_report(services, period(), "mastodon")
+    assert (network_only.current.counted, network_only.current.response_rate) == (2, 1.0)
