@@ -15,6 +15,9 @@ from bot.domain.lifecycle import Actor, Role
 log = logging.getLogger(__name__)
 
 GroupLookup = Callable[[str], Awaitable[list[str]]]
+FAILURE_RETRY_SECONDS = 5.0
+"""A failed lookup is asked again this soon: long enough not to call Slack on every click
+of an outage, short enough that a lead is not refused for a whole cache period after it."""
 
 
 class RolePolicy:
@@ -39,6 +42,7 @@ class RolePolicy:
         self.cache_seconds = cache_seconds
         self.monotonic = monotonic
         self._cache: dict[str, tuple[float, frozenset[str] | None]] = {}
+        """group → (until when, members or None for a failed lookup)"""
 
     async def _members(self, group: str) -> frozenset[str] | None:
         """Members of a user group, or None when they cannot be known right now."""
@@ -46,15 +50,17 @@ class RolePolicy:
             return None
         now = self.monotonic()
         cached = self._cache.get(group)
-        if cached is not None and 0 <= now - cached[0] < self.cache_seconds:
+        if cached is not None and now < cached[0]:
             return cached[1]
         try:
             members: frozenset[str] | None = frozenset(await self.lookup(group))
+            keep = self.cache_seconds
         except Exception as exc:
             log.warning("user group %s lookup failed (%s); denying lead rights",
                         group, exc.__class__.__name__)
             members = None
-        self._cache[group] = (now, members)
+            keep = min(self.cache_seconds, FAILURE_RETRY_SECONDS)
+        self._cache[group] = (now + keep, members)
         return members
 
     async def resolve(self, user_id: str | None, team_id: str | None = None) -> Actor:
