@@ -133,6 +133,14 @@ def parse_outcome(value: str | None) -> Outcome:
         raise ValueError(f"Choose an outcome: {choices}.") from None
 
 
+async def end_pending_drafts(tx: Tx, case_id: int, now: datetime, status: str) -> None:
+    """End the case's undecided drafts and update their approval requests, so no lead is
+    left with buttons on a draft that can no longer be approved."""
+    for draft_id in await tx.supersede_pending_drafts(case_id, status):
+        await tx.enqueue(Effect.APPROVAL_UPDATE, now=now, case_id=case_id,
+                         payload={"draft_id": draft_id})
+
+
 async def close_case(
     services: Services, case_id: int, actor: Actor, outcome: Outcome, note: str | None = None
 ) -> CaseRecord:
@@ -144,9 +152,15 @@ async def close_case(
         Action.CLOSE,
         values=lambda now: {"outcome": outcome, "note": note, "closed_at": now},
         payload={"outcome": outcome, "note": note},
-        # A group's lead closes its still-open members as duplicates in the same commit.
-        after=lambda tx, lead, now: close_duplicates(tx, lead, actor, now),
+        after=lambda tx, lead, now: _after_close(tx, lead, actor, now),
     )
+
+
+async def _after_close(tx: Tx, lead: CaseRecord, actor: Actor, now: datetime) -> None:
+    """In the close's commit: a draft still waiting for a lead is withdrawn, and a group's
+    lead closes its still-open members as duplicates."""
+    await end_pending_drafts(tx, lead.case.id or 0, now, "withdrawn")
+    await close_duplicates(tx, lead, actor, now)
 
 
 async def reopen_case(services: Services, case_id: int, actor: Actor) -> CaseRecord:

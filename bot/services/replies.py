@@ -21,7 +21,7 @@ from bot.domain.lifecycle import (
     authorize,
     check_may_decide,
 )
-from bot.services.cases import transition
+from bot.services.cases import end_pending_drafts, transition
 from bot.services.context import Services
 from bot.services.effects import Effect
 from bot.slack.text import escape_mrkdwn
@@ -69,7 +69,7 @@ async def save_draft(
     saved: list[DraftRow] = []
 
     async def after(tx: Tx, record: CaseRecord, now: datetime) -> None:
-        await tx.supersede_pending_drafts(case_id)
+        await end_pending_drafts(tx, case_id, now, "superseded")
         row = await tx.add_draft(DraftRow(
             case_id=case_id, author=actor.user_id, template=draft.template,
             values=draft.values, text=draft.text, preapproved=draft.preapproved,

@@ -53,6 +53,8 @@ def approval_blocks(record: CaseRecord, draft: DraftRow, length_detail: str
     elif draft.status == "rejected":
         reason = escape_and_truncate(draft.reason or "", 800)
         blocks.append(_section(f":no_entry: Rejected by <@{draft.decided_by}>: {reason}"))
+    elif draft.status == "withdrawn":
+        blocks.append(_section("_Withdrawn: the case was closed before a decision._"))
     else:
         blocks.append(_section("_Superseded by a newer draft._"))
     text = f"Reply for approval on case #{case.id}"

@@ -13,6 +13,7 @@ from bot.slack.ids import (
     ACTION_APPROVE,
     ACTION_APPROVE_EDIT,
     ACTION_CLAIM,
+    ACTION_CLOSE,
     ACTION_DRAFT_INPUT,
     ACTION_REJECT,
 )
@@ -29,7 +30,7 @@ from tests.scenarios.reply_steps import (
     reply_rows,
 )
 from tests.scenarios.test_claim_flow import audit, button, case_row, labels
-from tests.stack import APPROVALS, BOB, LEAD, MENTIONS, Stack, start_stack
+from tests.stack import ANN, APPROVALS, BOB, LEAD, MENTIONS, Stack, start_stack
 
 LEAD2 = "U0LEAD2"
 GROUP = "S0LEADS"
@@ -264,3 +265,32 @@ async def test_configured_leads_never_need_the_group_lookup(gstack: Stack) -> No
     await stack.emulator.click(LEAD, MENTIONS, card.ts, ACTION_CLAIM,
                                button(card, "Claim")["value"])
     assert group_lookups(stack) == 0
+
+
+async def test_closing_a_case_withdraws_the_draft_waiting_for_a_lead(
+    rstack: Stack, sink: ReplySink
+) -> None:
+    """The approval request loses its buttons when the case closes, instead of inviting a
+    lead to approve a reply to a closed case."""
+    stack = rstack
+    await awaiting_approval(stack)
+    request = approval_requests(stack)[0]
+    approve = button(request, "Approve")["value"]
+    card = card_of(stack, 1)
+    await stack.emulator.click(ANN, MENTIONS, card.ts, ACTION_CLOSE,
+                               button(card, "Close")["value"])
+    view = stack.emulator.open_views(ANN)[-1]
+    response = await stack.emulator.submit_view(ANN, view.id,
+                                                {"outcome": {"value": "no_action"}})
+    assert response.status == 200
+    await stack.drain()
+    assert (await case_row(stack, 1)).state == "closed"
+    assert [d.status for d in await drafts(stack)] == ["withdrawn"]
+    updated = approval_requests(stack)[0]
+    assert labels(updated) == []
+    assert "Withdrawn: the case was closed" in json.dumps(updated.blocks)
+    await forged_click(stack, LEAD, APPROVALS, request.ts, ACTION_APPROVE, approve)
+    assert stack.emulator.ephemerals(APPROVALS, LEAD)[-1].text == (
+        "That draft is no longer the current one; nothing was changed.")
+    assert await reply_rows(stack) == []
+    assert sink.received == []
