@@ -162,4 +162,6 @@ def mention_to_dict(mention: Mention) -> dict[str, Any]:
         "created_at": mention.created_at.isoformat().replace("+00:00", "Z"),
         "in_reply_to": mention.in_reply_to,
         "lang": mention.lang,
+        # An extension the parser reads back; left out when unset, as CONTRACT's example.
+        **({"thread_id": mention.thread_id} if mention.thread_id else {}),
     }
