@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import Float, and_, case, cast, func, literal, null, or_, select, union_all
 from sqlalchemy.sql import ColumnElement
 
-from bot.domain.lifecycle import OPEN_STATES
+from bot.domain.lifecycle import OPEN_STATES, Outcome
 from db.models import CaseRow, SlaTimerRow, SourceCursorRow
 from db.store import Tx
 
-SPAM = "spam"
-DUPLICATE = "duplicate"
+SPAM = Outcome.SPAM.value
+DUPLICATE = Outcome.DUPLICATE.value
 NOT_COUNTED = (SPAM, DUPLICATE)
 """Outcomes outside the team's figures: spam, and copies grouped under a lead case, which
 are closed on arrival and answered through their lead (counting them would halve a
@@ -129,9 +129,8 @@ async def totals(tx: Tx, window: Window, now: datetime
                  ) -> tuple[list[GroupRow], dict[str, list[float | None]] | None]:
     """The period's figures as up to three rows (spam, grouped copies and the rest) when no
     breakdown is needed: a plain aggregate, so SQLite streams the index without sorting
-    into groups. PostgreSQL
-    takes the percentiles in the same pass (`percentile_cont … FILTER`) and returns them too;
-    on SQLite the second value is None (see `percentiles`)."""
+    into groups. PostgreSQL takes the percentiles in the same pass (`percentile_cont …
+    FILTER`) and returns them too; on SQLite the second value is None (see `percentiles`)."""
     c = CaseRow
     spam = case((c.outcome == SPAM, 1), else_=0)
     duplicate = case((c.outcome == DUPLICATE, 1), else_=0)

@@ -331,8 +331,7 @@ class Tx:
     async def get_draft(self, draft_id: int) -> DraftRow | None:
         return await self.session.get(DraftRow, draft_id)
 
-    async def supersede_pending_drafts(self, case_id: int, status: str = "superseded"
-                                       ) -> list[int]:
+    async def end_pending_drafts(self, case_id: int, status: str) -> list[int]:
         """End the case's pending drafts undecided (`superseded` by a newer draft, or
         `withdrawn` when the case closed); their ids, so their approval requests can say so."""
         stmt = select(DraftRow.id).where(DraftRow.case_id == case_id, DraftRow.status == "pending")

@@ -73,8 +73,8 @@ async def lock_state(tx: Tx, name: str, now: datetime) -> dict[str, Any]:
     found = (await tx.run(pick, {"name": name})).first()
     if found is None:
         stmt = tx._insert(TriageStateRow).values(name=name, data={}, updated_at=now)
-        await tx.session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-        found = (await tx.session.execute(pick, {"name": name})).one()
+        await tx.run(stmt.on_conflict_do_nothing(index_elements=["name"]))
+        found = (await tx.run(pick, {"name": name})).one()
     return dict(found[0] or {})
 
 
@@ -150,8 +150,7 @@ async def recent_cases(
     tx: Tx, *, after_id: int, since: datetime, limit: int
 ) -> list[RecentCase]:
     """Cases newer than `after_id` created since `since` (spam left out), oldest first."""
-    found = await tx.run(_RECENT, {"after_id": after_id, "since": since,
-                                               "limit": limit})
+    found = await tx.run(_RECENT, {"after_id": after_id, "since": since, "limit": limit})
     rows = [RecentCase(int(i), g, c, str(s), str(e), str(t)[:2_000])
             for i, g, c, s, e, t in found]
     rows.reverse()

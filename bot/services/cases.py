@@ -136,7 +136,7 @@ def parse_outcome(value: str | None) -> Outcome:
 async def end_pending_drafts(tx: Tx, case_id: int, now: datetime, status: str) -> None:
     """End the case's undecided drafts and update their approval requests, so no lead is
     left with buttons on a draft that can no longer be approved."""
-    for draft_id in await tx.supersede_pending_drafts(case_id, status):
+    for draft_id in await tx.end_pending_drafts(case_id, status):
         await tx.enqueue(Effect.APPROVAL_UPDATE, now=now, case_id=case_id,
                          payload={"draft_id": draft_id})
 
